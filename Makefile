@@ -1,0 +1,25 @@
+# `make run` and `make test` are the whole set-up: they create .venv when it is missing and
+# reinstall requirements.txt whenever it changes.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test bench clean
+
+$(VENV)/installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+run: $(VENV)/installed
+	$(PY) main.py
+
+test: $(VENV)/installed
+	$(PY) -m pytest
+
+bench: $(VENV)/installed
+	$(PY) bench/dispatch.py
+	$(PY) bench/api.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

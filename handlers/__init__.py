@@ -1,0 +1,1 @@
+"""One module per API family, thin: validate, call storage or jobs, respond in the family's shape."""

@@ -1,0 +1,65 @@
+"""/Mailing/: the notification service's mailings (seed 003). Every change wakes the engine."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.notification_schemas import MailingIn
+from server.errors import NotFound
+from server.http import Page, path_id, read_body, respond, route, validate
+from server.keys import DB, DISPATCHER
+from storage import mailings
+
+
+async def _existing(request: web.Request) -> dict:
+    mailing = await mailings.get_mailing(request.app[DB], path_id(request))
+    if mailing is None:
+        raise NotFound("Not found.")
+    return mailing
+
+
+async def list_mailings(request: web.Request) -> web.Response:
+    page = Page(request)
+    count, results = await mailings.list_mailings(request.app[DB], limit=page.limit, offset=page.offset)
+    return respond(page.envelope(count, results))
+
+
+async def create_mailing(request: web.Request) -> web.Response:
+    mailing = validate(MailingIn, await read_body(request))
+    created = await mailings.create_mailing(request.app[DB], mailing.model_dump())
+    request.app[DISPATCHER].wake()
+    return respond(created, 201)
+
+
+async def get_mailing(request: web.Request) -> web.Response:
+    return respond(await _existing(request))
+
+
+async def replace_mailing(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    if request.method == "PATCH":
+        body = {**await _existing(request), **body}
+    mailing = validate(MailingIn, body)
+    updated = await mailings.update_mailing(request.app[DB], path_id(request), mailing.model_dump())
+    if updated is None:
+        raise NotFound("Not found.")
+    await request.app[DISPATCHER].mailing_changed(updated["id"])
+    return respond(updated)
+
+
+async def delete_mailing(request: web.Request) -> web.Response:
+    mailing_id = path_id(request)
+    if not await mailings.delete_mailing(request.app[DB], mailing_id):
+        raise NotFound("Not found.")
+    await request.app[DISPATCHER].mailing_changed(mailing_id)
+    return web.Response(status=204)
+
+
+routes = [
+    route("GET", "/Mailing/", list_mailings),
+    route("POST", "/Mailing/", create_mailing),
+    route("GET", r"/Mailing/{id:\d+}/", get_mailing),
+    route("PUT", r"/Mailing/{id:\d+}/", replace_mailing),
+    route("PATCH", r"/Mailing/{id:\d+}/", replace_mailing),
+    route("DELETE", r"/Mailing/{id:\d+}/", delete_mailing),
+]

@@ -1,0 +1,294 @@
+"""The mailing dispatch engine: fans mailings out, feeds due messages to send workers inside
+each recipient's window and the mailing's span, retries with backoff, records outcomes in batches.
+
+The database is the source of truth. The engine keeps nothing that a restart would need: on start
+it puts back what was in flight and works out its next wake-up from the tables. The scheduler only
+wakes it (a start, an end, a window opening, a retry falling due); API calls wake it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from jobs.windows import is_open, next_opening, parse_hhmm
+from server.gateways.sms import SmsTransport
+from server.gateways.sms_protocol import Verdict
+from server.settings import NotificationSettings
+from server.timeutil import from_db, to_db, utc_now
+from storage import mailings, messages
+from storage.db import Database
+
+log = logging.getLogger("herald.dispatch")
+
+WAKE_JOB = "dispatch-wake"
+SAFETY_JOB = "dispatch-safety-wake"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A mailing as the engine needs it, refreshed on every pass and on every edit."""
+
+    id: int
+    start: datetime
+    end: datetime
+    text: str
+    window: tuple[time, time] | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Plan:
+        window = None
+        if row["window_start"] is not None:
+            window = (parse_hhmm(row["window_start"]), parse_hhmm(row["window_end"]))
+        return cls(row["id"], from_db(row["datetime_start"]), from_db(row["datetime_end"]),
+                   row["message_text"], window)
+
+    def running(self, now: datetime) -> bool:
+        return self.start <= now < self.end
+
+    def open_for(self, zone: str, now: datetime) -> bool:
+        return self.window is None or is_open(*self.window, zone, now)
+
+    def open_zones(self, zones: list[str], now: datetime) -> list[str] | None:
+        """Zones whose window is open now; None means every zone (no window)."""
+        if self.window is None:
+            return None
+        return [zone for zone in zones if is_open(*self.window, zone, now)]
+
+
+@dataclass(frozen=True)
+class Job:
+    message_id: int
+    mailing_id: int
+    client_id: int
+    phone: str
+    zone: str
+    attempts: int
+
+
+class RateLimiter:
+    """Spaces send starts `1/rate` seconds apart; a rate of 0 means no limit."""
+
+    def __init__(self, per_second: float) -> None:
+        self._interval = 1 / per_second if per_second else 0.0
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        if not self._interval:
+            return
+        now = asyncio.get_running_loop().time()
+        slot = max(now, self._next)
+        self._next = slot + self._interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class Dispatcher:
+    CLAIM_BATCH = 500
+    FLUSH_EVERY_SECONDS = 0.2
+    SAFETY_WAKE_SECONDS = 60
+
+    def __init__(
+        self,
+        db: Database,
+        settings: NotificationSettings,
+        transport: SmsTransport,
+        scheduler: AsyncIOScheduler,
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._transport = transport
+        self._scheduler = scheduler
+        self._limiter = RateLimiter(settings.rate_limit)
+        self._queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=settings.concurrency * 4)
+        self._plans: dict[int, Plan] = {}
+        self._results: list[dict] = []
+        self._wake = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        put_back = await messages.reset_in_flight(self._db, utc_now())
+        if put_back:
+            log.info("put %d in-flight messages back to pending", put_back)
+        self._tasks = [asyncio.create_task(self._pump(), name="dispatch-pump"),
+                       asyncio.create_task(self._flush_loop(), name="dispatch-flush")]
+        self._tasks += [asyncio.create_task(self._work(), name=f"dispatch-worker-{n}")
+                        for n in range(self._settings.concurrency)]
+        self._scheduler.add_job(self._scheduled_wake, "interval", seconds=self.SAFETY_WAKE_SECONDS,
+                                id=SAFETY_JOB, replace_existing=True)
+        self.wake()
+
+    async def stop(self) -> None:
+        """Stop sending; what was queued goes back to pending, what was in flight stays `sending`
+        and is put back by the next start."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        while not self._queue.empty():
+            self._results.append(self._result(self._queue.get_nowait(), "pending", tried=0))
+        await self._flush()
+
+    def wake(self) -> None:
+        """Look at the tables again soon: something may have become due."""
+        self._wake.set()
+
+    async def mailing_changed(self, mailing_id: int) -> None:
+        """A mailing was edited or deleted: queued messages follow its new state before sending."""
+        row = await mailings.get_mailing_row(self._db, mailing_id)
+        if row is None:
+            self._plans.pop(mailing_id, None)
+        else:
+            self._plans[mailing_id] = Plan.from_row(row)
+        self.wake()
+
+    async def _scheduled_wake(self) -> None:
+        self.wake()
+
+    # -- feeding ------------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                next_wake = await self._pass()
+            except Exception:
+                log.exception("dispatch pass failed; trying again in 5 s")
+                next_wake = utc_now() + timedelta(seconds=5)
+            self._schedule_wake(next_wake)
+
+    async def _pass(self) -> datetime | None:
+        now = utc_now()
+        for mailing_id in await messages.mailings_to_fan_out(self._db, now):
+            created = await mailings.fan_out(self._db, mailing_id)
+            log.info("mailing started: %d messages created", created, extra={"mailing_id": mailing_id})
+        if expired := await messages.expire_ended(self._db, now):
+            log.info("%d messages expired at their mailing's end", expired)
+        zones = await messages.contact_timezones(self._db)
+        running = [Plan.from_row(row) for row in await messages.running_mailings(self._db, now)]
+        for plan in running:
+            self._plans[plan.id] = plan
+            await self._feed(plan.id, zones)
+        return await self._next_wake(running, zones)
+
+    async def _feed(self, mailing_id: int, zones: list[str]) -> None:
+        while (plan := self._plans.get(mailing_id)) is not None:
+            now = utc_now()
+            open_zones = plan.open_zones(zones, now)
+            if not plan.running(now) or open_zones == []:
+                return
+            rows = await messages.claim_due(self._db, mailing_id, open_zones, now, self.CLAIM_BATCH)
+            if not rows:
+                return
+            for row in rows:
+                await self._queue.put(Job(row["id"], mailing_id, row["contact_id"], row["phone_number"],
+                                          row["timezone"], row["attempts"]))
+
+    async def _next_wake(self, running: list[Plan], zones: list[str]) -> datetime | None:
+        now = utc_now()
+        moments = [await messages.next_mailing_start(self._db, now)]
+        for plan in running:
+            moments.append(plan.end)
+            moments.append(await messages.next_retry(self._db, plan.id, now))
+            if plan.window is not None:
+                closed = [zone for zone in zones if not plan.open_for(zone, now)]
+                moments += [next_opening(plan.window[0], zone, now) for zone in closed]
+        return min((moment for moment in moments if moment is not None), default=None)
+
+    def _schedule_wake(self, moment: datetime | None) -> None:
+        if moment is None:
+            if self._scheduler.get_job(WAKE_JOB):
+                self._scheduler.remove_job(WAKE_JOB)
+            return
+        self._scheduler.add_job(self._scheduled_wake, "date", run_date=moment, id=WAKE_JOB,
+                                replace_existing=True, misfire_grace_time=None)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                result = await self._deliver(job)
+            except Exception:
+                log.exception("sending failed unexpectedly", extra=self._ids(job))
+                result = self._result(job, "pending", tried=0)
+            self._results.append(result)
+            if len(self._results) >= self.CLAIM_BATCH:
+                self._flush_now.set()
+
+    async def _deliver(self, job: Job) -> dict:
+        plan = self._plans.get(job.mailing_id)
+        if plan is None:
+            return self._result(job, "cancelled", tried=0)
+        await self._limiter.wait()
+        now = utc_now()
+        if now >= plan.end:
+            return self._result(job, "expired", tried=0)
+        if now < plan.start or not plan.open_for(job.zone, now):
+            return self._result(job, "pending", tried=0)
+        deadline = min(self._settings.timeout_seconds, (plan.end - now).total_seconds())
+        outcome = await self._transport.send(job.message_id, job.phone, plan.text, deadline)
+        if outcome.verdict is Verdict.SENT:
+            log.debug("message sent", extra=self._ids(job))
+            return self._result(job, "sent", body=plan.text, sent_at=to_db(utc_now()))
+        attempts = job.attempts + 1
+        if outcome.verdict is Verdict.FAIL or attempts >= self._settings.max_attempts:
+            error = outcome.error if outcome.verdict is Verdict.FAIL else f"gave up after {attempts} attempts: {outcome.error}"
+            log.warning("message failed: %s", error, extra=self._ids(job))
+            return self._result(job, "failed", body=plan.text, error=error)
+        retry_at = utc_now() + timedelta(seconds=self._backoff(attempts))
+        log.info("message will be retried at %s: %s", to_db(retry_at), outcome.error, extra=self._ids(job))
+        return self._result(job, "pending", error=outcome.error, next_attempt_at=to_db(retry_at))
+
+    def _backoff(self, attempts: int) -> float:
+        """Exponential with 'equal jitter': half the delay fixed, half random."""
+        delay = min(self._settings.retry_max_seconds, self._settings.retry_base_seconds * 2 ** (attempts - 1))
+        return delay / 2 + random.uniform(0, delay / 2)
+
+    @staticmethod
+    def _ids(job: Job) -> dict:
+        return {"mailing_id": job.mailing_id, "message_id": job.message_id, "client_id": job.client_id}
+
+    @staticmethod
+    def _result(job: Job, status: str, *, tried: int = 1, body: str | None = None,
+                sent_at: str | None = None, error: str | None = None,
+                next_attempt_at: str | None = None) -> dict:
+        if status == "pending" and next_attempt_at is None:
+            next_attempt_at = to_db(utc_now())
+        return {"id": job.message_id, "status": status, "tried": tried, "body": body, "sent_at": sent_at,
+                "next_attempt_at": next_attempt_at, "last_error": error, "now": to_db(utc_now())}
+
+    # -- recording ----------------------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._flush_now.wait(), self.FLUSH_EVERY_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            self._flush_now.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._results:
+            return
+        batch, self._results = self._results, []
+        try:
+            await messages.record_results(self._db, batch)
+        except Exception:
+            log.exception("could not record %d results; keeping them for the next flush", len(batch))
+            self._results[:0] = batch
+            return
+        if any(result["status"] == "pending" for result in batch):
+            self.wake()

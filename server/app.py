@@ -1,0 +1,55 @@
+"""`create_app(settings)`: the whole server, read top to bottom.
+
+Each long-lived resource is opened in a cleanup context and closed in reverse order: the
+database, the scheduler, the SMS transport and its dispatch engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from handlers import clients, mailings, stats, system
+from jobs.dispatch import Dispatcher
+from jobs.scheduler import make_scheduler
+from server.gateways.sms import make_transport
+from server.keys import DB, DISPATCHER, SCHEDULER, SETTINGS, TOKENS
+from server.middlewares import errors, request_log, token_auth
+from server.settings import Settings
+from storage.db import Database
+from storage.tokens import TokenChecker
+
+
+async def database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = Database(settings.storage.path)
+    await db.open()
+    app[DB] = db
+    app[TOKENS] = TokenChecker(db, settings.auth.api_tokens)
+    yield
+    await db.close()
+
+
+async def scheduler(app: web.Application) -> AsyncIterator[None]:
+    app[SCHEDULER] = make_scheduler()
+    app[SCHEDULER].start()
+    yield
+    app[SCHEDULER].shutdown(wait=False)
+
+
+async def dispatcher(app: web.Application) -> AsyncIterator[None]:
+    transport = make_transport(app[SETTINGS].notifications)
+    app[DISPATCHER] = Dispatcher(app[DB], app[SETTINGS].notifications, transport, app[SCHEDULER])
+    await app[DISPATCHER].start()
+    yield
+    await app[DISPATCHER].stop()
+    await transport.close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[request_log, errors, token_auth])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([database, scheduler, dispatcher])
+    app.add_routes(clients.routes + mailings.routes + stats.routes + system.routes)
+    return app

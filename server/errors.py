@@ -1,0 +1,37 @@
+"""Domain errors that any layer may raise; the error middleware renders them per API family.
+
+They carry what went wrong in the client's terms (which field, why), never internals.
+"""
+
+from __future__ import annotations
+
+
+class HeraldError(Exception):
+    status = 500
+
+    def __init__(self, detail: str = "", fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(detail or str(fields))
+        self.detail = detail
+        self.fields = fields or {}
+
+
+class BadRequest(HeraldError):
+    """400: `fields` maps each bad field to its messages; `detail` is for the request as a whole."""
+
+    status = 400
+
+    @classmethod
+    def field(cls, name: str, message: str) -> BadRequest:
+        return cls(fields={name: [message]})
+
+
+class Unauthorized(HeraldError):
+    status = 401
+
+
+class NotFound(HeraldError):
+    status = 404
+
+
+class MethodNotAllowed(HeraldError):
+    status = 405

@@ -1,0 +1,1 @@
+"""Gateways to the outside world; each is pure protocol code plus a thin I/O client."""

@@ -1,0 +1,304 @@
+"""The email gateway: build messages (pure) and hand them to SMTP or to an outbox folder (I/O).
+
+`build_email` only assembles an `EmailMessage`; it opens no connection and reads no settings.
+`EmailSender` only delivers finished messages: it does not render templates, pick recipients or
+retry; it says whether a failure is worth retrying (`EmailError.temporary`) and leaves the retry
+to its caller. Nothing here may put the SMTP password into an error or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+from email.headerregistry import Address
+from email.message import EmailMessage
+from datetime import datetime
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import aiosmtplib
+
+from server.settings import SmtpSettings
+from server.timeutil import UTC, utc_now
+
+log = logging.getLogger("herald.email")
+
+# A pooled connection idle for longer than this is probed with NOOP before it carries a message:
+# servers drop idle clients (often after 60-300 s) without the client noticing at once.
+IDLE_PROBE_SECONDS = 30.0
+
+
+class EmailError(Exception):
+    """An email could not be handed over; `temporary` says a later attempt may succeed."""
+
+    def __init__(self, message: str, *, temporary: bool = False) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure: building messages
+
+
+def build_email(
+    *,
+    sender: str,
+    to: list[str] | str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
+    """A ready-to-send message: text only, or multipart/alternative when `html` is given.
+
+    Raises ValueError for a header value with a line break (no header injection) or no recipient.
+    """
+    recipients = [to] if isinstance(to, str) else list(to)
+    if not recipients:
+        raise ValueError("an email needs at least one recipient")
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(utc_now())
+    message["Message-ID"] = make_msgid(domain=_domain_of(sender))
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+def _domain_of(address: str) -> str:
+    # make_msgid() would otherwise ask the resolver for this host's name on every call.
+    parsed = _parse_address(address)
+    return parsed.domain if parsed is not None and parsed.domain else "localhost"
+
+
+def _parse_address(address: str) -> Address | None:
+    message = EmailMessage()
+    try:
+        message["From"] = address
+        return message["From"].addresses[0]
+    except (ValueError, IndexError):
+        return None
+
+
+def outbox_file_name(moment: datetime) -> str:
+    """`<utc timestamp>-<uuid>.eml`: names sort by time and never collide."""
+    stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{stamp}-{uuid.uuid4().hex}.eml"
+
+
+def is_temporary_reply(code: int) -> bool:
+    return 400 <= code < 500
+
+
+def describe_smtp_failure(exc: Exception) -> tuple[str, bool]:
+    """(what went wrong, whether it is temporary) for an exception raised while talking SMTP."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        replies = [(refused.recipient, refused.code, refused.message) for refused in exc.recipients]
+        text = "; ".join(f"{rcpt}: {code} {reply}" for rcpt, code, reply in replies)
+        return f"all recipients refused ({text})", all(is_temporary_reply(r[1]) for r in replies)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"server replied {exc.code} {exc.message}", is_temporary_reply(exc.code)
+    if isinstance(exc, (aiosmtplib.SMTPTimeoutError, asyncio.TimeoutError, TimeoutError)):
+        return f"timed out ({exc})", True
+    if isinstance(exc, (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError)):
+        return f"connection failed ({exc})", True
+    return f"{type(exc).__name__}: {exc}", False
+
+
+# ---------------------------------------------------------------------------------------------
+# I/O: delivering messages
+
+
+class EmailSender:
+    """Delivers messages over SMTP (through a small pool of reused connections) or to files."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._pool: _SmtpPool | None = None
+
+    @property
+    def from_address(self) -> str:
+        return self.settings.from_address
+
+    async def start(self) -> None:
+        if self.settings.transport == "file":
+            outbox = self.settings.outbox_dir
+            try:
+                await asyncio.to_thread(outbox.mkdir, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise EmailError(f"cannot create outbox {outbox}: {exc.strerror or exc}") from None
+        else:
+            local_hostname = await asyncio.to_thread(socket.getfqdn)
+            self._pool = _SmtpPool(self.settings, local_hostname)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def send(self, message: EmailMessage) -> None:
+        """Hand `message` over to its recipients (From/To/Cc/Bcc headers). Raises EmailError."""
+        if self.settings.transport == "file":
+            await self._write_to_outbox(message)
+            return
+        if self._pool is None:
+            raise EmailError("the email sender is not started")
+        await self._pool.send(message)
+
+    async def _write_to_outbox(self, message: EmailMessage) -> None:
+        path = self.settings.outbox_dir / outbox_file_name(utc_now())
+        try:
+            await asyncio.to_thread(_write_atomically, path, bytes(message))
+        except OSError as exc:
+            raise EmailError(f"cannot write email to {path}: {exc.strerror or exc}") from None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A reader of the outbox never sees half a message: write aside, then rename into place.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".eml.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+class _PooledConnection:
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self.client = client
+        self.idle_since = time.monotonic()
+
+    @property
+    def usable(self) -> bool:
+        return self.client.is_connected
+
+
+class _SmtpPool:
+    """Up to `pool_size` SMTP connections, each carrying one message at a time, reused."""
+
+    def __init__(self, settings: SmtpSettings, local_hostname: str) -> None:
+        self._settings = settings
+        self._local_hostname = local_hostname
+        self._slots = asyncio.Semaphore(settings.pool_size)
+        self._idle: list[_PooledConnection] = []
+
+    async def send(self, message: EmailMessage) -> None:
+        async with self._slots:
+            while True:
+                connection, reused = await self._take()
+                try:
+                    await self._transmit(connection, message)
+                except _DROPPED as exc:
+                    if reused:
+                        # The server closed it while it sat in the pool; its siblings most
+                        # likely went the same way. Retry on a fresh connection.
+                        self._discard_idle()
+                        continue
+                    raise self._error(message, exc) from None
+                except Exception as exc:  # noqa: BLE001 - every failure becomes an EmailError
+                    self._give_back(connection)
+                    raise self._error(message, exc) from None
+                self._give_back(connection)
+                return
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await _quit_quietly(connection.client)
+
+    def _discard_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.client.close()
+
+    async def _take(self) -> tuple[_PooledConnection, bool]:
+        """(a connection, whether it was reused from the pool)."""
+        while self._idle:
+            connection = self._idle.pop()
+            if await self._still_alive(connection):
+                return connection, True
+            connection.client.close()
+        return await self._connect(), False
+
+    async def _still_alive(self, connection: _PooledConnection) -> bool:
+        if not connection.usable:
+            return False
+        if time.monotonic() - connection.idle_since < IDLE_PROBE_SECONDS:
+            return True
+        try:
+            await connection.client.noop()
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            return False
+        return True
+
+    def _give_back(self, connection: _PooledConnection) -> None:
+        if connection.usable:
+            connection.idle_since = time.monotonic()
+            self._idle.append(connection)
+
+    async def _connect(self) -> _PooledConnection:
+        settings = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username or None,
+            password=settings.password or None,
+            local_hostname=self._local_hostname,
+            timeout=settings.timeout_seconds,
+            use_tls=settings.security == "tls",
+            start_tls=settings.security == "starttls",
+        )
+        try:
+            await client.connect()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an EmailError
+            what, temporary = describe_smtp_failure(exc)
+            text = f"SMTP connect to {settings.host}:{settings.port}: {what}"
+            raise EmailError(self._redact(text), temporary=temporary) from None
+        return _PooledConnection(client)
+
+    async def _transmit(self, connection: _PooledConnection, message: EmailMessage) -> None:
+        """One mail transaction; raises aiosmtplib's errors as they are."""
+        try:
+            refused, _ = await connection.client.send_message(message)
+        except _SERVER_SAID_NO:
+            raise  # the client already reset the envelope: the connection stays usable
+        except BaseException:
+            connection.client.close()  # its state is unknown (timeout, drop, cancellation)
+            raise
+        if refused:
+            # Accepted for the others: failing now would make a retry send them a duplicate.
+            log.warning(
+                "email %s refused for some recipients: %s",
+                message["Message-ID"],
+                "; ".join(f"{rcpt}: {reply.code} {reply.message}" for rcpt, reply in refused.items()),
+            )
+
+    def _error(self, message: EmailMessage, exc: Exception) -> EmailError:
+        what, temporary = describe_smtp_failure(exc)
+        where = f"{self._settings.host}:{self._settings.port}"
+        text = f"SMTP send of {message['Message-ID']} to {where}: {what}"
+        return EmailError(self._redact(text), temporary=temporary)
+
+    def _redact(self, text: str) -> str:
+        password = self._settings.password
+        return text.replace(password, "***") if password else text
+
+
+_DROPPED = (aiosmtplib.SMTPServerDisconnected, ConnectionError)
+_SERVER_SAID_NO = (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused)
+
+
+async def _quit_quietly(client: aiosmtplib.SMTP) -> None:
+    try:
+        if client.is_connected:
+            await client.quit()
+    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        pass
+    finally:
+        client.close()

@@ -1,0 +1,24 @@
+"""Typed application state: every long-lived object the app holds, under a `web.AppKey`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from server.settings import Settings
+from storage.db import Database
+from storage.tokens import TokenChecker
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from jobs.dispatch import Dispatcher
+    from server.gateways.email import EmailSender
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", Database)
+TOKENS = web.AppKey("tokens", TokenChecker)
+SCHEDULER = web.AppKey("scheduler", "AsyncIOScheduler")
+DISPATCHER = web.AppKey("dispatcher", "Dispatcher")
+EMAIL = web.AppKey("email", "EmailSender")

@@ -1,0 +1,82 @@
+"""Middlewares, outermost first: request log, errors in each family's envelope, token auth.
+
+An exception that is not a `HeraldError` or an HTTP error is a bug: it is logged with its
+traceback and answered 500 without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from server.errors import HeraldError, MethodNotAllowed, NotFound, Unauthorized
+from server.families import family_of
+from server.http import respond
+from server.keys import TOKENS
+
+log = logging.getLogger("herald.http")
+
+
+@web.middleware
+async def request_log(request: web.Request, handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        log.info(
+            "%s %s %s",
+            request.method,
+            request.path_qs,
+            status,
+            extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1)},
+        )
+
+
+def _from_http(exc: web.HTTPException, request: web.Request) -> HeraldError:
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFound("Not found.")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return MethodNotAllowed(f'Method "{request.method}" not allowed.')
+    error = HeraldError(exc.reason)
+    error.status = exc.status
+    return error
+
+
+@web.middleware
+async def errors(request: web.Request, handler) -> web.StreamResponse:
+    family = family_of(request.path)
+    try:
+        return await handler(request)
+    except HeraldError as exc:
+        error, headers = exc, {}
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = _from_http(exc, request)
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")}
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        error, headers = HeraldError("Internal server error."), {}
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = "Token"
+    response = respond(family.error_body(error), error.status)
+    response.headers.update(headers)
+    return response
+
+
+@web.middleware
+async def token_auth(request: web.Request, handler) -> web.StreamResponse:
+    """`Authorization: Token <t>` on every route of a family that needs it (404s excepted)."""
+    family = family_of(request.path)
+    if family.needs_token and not isinstance(request.match_info.http_exception, web.HTTPNotFound):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "token" or not token.strip():
+            raise Unauthorized("Authentication credentials were not provided.")
+        if await request.app[TOKENS].name_of(token.strip()) is None:
+            raise Unauthorized("Invalid token.")
+    return await handler(request)

@@ -1,0 +1,84 @@
+"""Contacts as the notification service sees them: clients with a phone, operator code, tags
+and a time zone. The `tag` string is the contact's tags joined by commas.
+
+Deleting a client marks it deleted (its messages stay in the log) and cancels what was still
+waiting to be sent to it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from server.errors import BadRequest
+from server.timeutil import to_db, utc_now
+from storage.db import Connection, Database
+from storage.sql import Q
+
+DUPLICATE_PHONE = "client with this phone_number already exists."
+
+
+def _client(row: sqlite3.Row) -> dict[str, Any]:
+    client = dict(row)
+    client["tag"] = client["tag"] or ""
+    return client
+
+
+def split_tags(tag: str) -> list[str]:
+    return sorted({part.strip() for part in tag.split(",") if part.strip()})
+
+
+async def get_client(db: Connection, client_id: int) -> dict[str, Any] | None:
+    row = await db.fetch_one(Q.get_client, {"id": client_id})
+    return _client(row) if row else None
+
+
+async def list_clients(
+    db: Database, *, limit: int, offset: int, tag: str | None, operator_code: str | None
+) -> tuple[int, list[dict[str, Any]]]:
+    where = {"tag": tag, "operator_code": operator_code}
+    count = await db.fetch_value(Q.count_clients, where)
+    rows = await db.fetch_all(Q.list_clients, {**where, "limit": limit, "offset": offset})
+    return count, [_client(row) for row in rows]
+
+
+async def _check_phone_free(tx: Connection, phone_number: str, client_id: int | None) -> None:
+    owner = await tx.fetch_value(Q.client_id_by_phone, {"phone_number": phone_number})
+    if owner is not None and owner != client_id:
+        raise BadRequest.field("phone_number", DUPLICATE_PHONE)
+
+
+async def _write_tags(tx: Connection, client_id: int, tag: str) -> None:
+    await tx.execute(Q.delete_tags, {"id": client_id})
+    await tx.execute(Q.insert_tags, {"id": client_id, "tags": json.dumps(split_tags(tag))})
+
+
+async def create_client(db: Database, fields: dict[str, Any]) -> dict[str, Any]:
+    async with db.transaction() as tx:
+        await _check_phone_free(tx, fields["phone_number"], None)
+        client_id = await tx.fetch_value(Q.insert_client, {**fields, "now": to_db(utc_now())})
+        await _write_tags(tx, client_id, fields["tag"])
+        return await get_client(tx, client_id)
+
+
+async def update_client(db: Database, client_id: int, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """Replace the client's fields; None when there is no such client."""
+    async with db.transaction() as tx:
+        await _check_phone_free(tx, fields["phone_number"], client_id)
+        changed = await tx.execute(Q.update_client, {**fields, "id": client_id, "now": to_db(utc_now())})
+        if not changed:
+            return None
+        await _write_tags(tx, client_id, fields["tag"])
+        return await get_client(tx, client_id)
+
+
+async def delete_client(db: Database, client_id: int) -> bool:
+    async with db.transaction() as tx:
+        now = to_db(utc_now())
+        if not await tx.execute(Q.soft_delete_client, {"id": client_id, "now": now}):
+            return False
+        await tx.execute(Q.cancel_client_messages, {"id": client_id, "now": now})
+        return True
+
+

@@ -1,0 +1,117 @@
+"""Mailings: their rows, their fan-out into messages and their counts by message status.
+
+Fan-out is one set-based statement per mailing (never a loop of inserts); counts come from
+`mailing_status_counts`, which triggers keep, so statistics never scan the message log.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from server.timeutil import to_api, to_db, utc_now
+from storage.db import Connection, Database
+from storage.sql import Q
+
+STATUSES = ("pending", "sending", "sent", "failed", "expired", "cancelled")
+
+
+def to_api_mailing(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "datetime_start": to_api(row["datetime_start"]),
+        "datetime_end": to_api(row["datetime_end"]),
+        "message_text": row["message_text"],
+        "filter_tag": ",".join(json.loads(row["filter_tags"])),
+        "filter_op_codes": ",".join(json.loads(row["filter_op_codes"])),
+        "window_start": row["window_start"],
+        "window_end": row["window_end"],
+    }
+
+
+def _params(fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "datetime_start": to_db(fields["datetime_start"]),
+        "datetime_end": to_db(fields["datetime_end"]),
+        "message_text": fields["message_text"],
+        "filter_tags": json.dumps(fields["filter_tag"], ensure_ascii=False),
+        "filter_op_codes": json.dumps(fields["filter_op_codes"]),
+        "window_start": fields["window_start"],
+        "window_end": fields["window_end"],
+        "now": to_db(utc_now()),
+    }
+
+
+async def get_mailing_row(db: Connection, mailing_id: int) -> sqlite3.Row | None:
+    return await db.fetch_one(Q.get_mailing, {"id": mailing_id})
+
+
+async def get_mailing(db: Connection, mailing_id: int) -> dict[str, Any] | None:
+    row = await get_mailing_row(db, mailing_id)
+    return to_api_mailing(row) if row else None
+
+
+async def list_mailings(db: Database, *, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    count = await db.fetch_value(Q.count_mailings)
+    rows = await db.fetch_all(Q.list_mailings, {"limit": limit, "offset": offset})
+    return count, [to_api_mailing(row) for row in rows]
+
+
+async def create_mailing(db: Database, fields: dict[str, Any]) -> dict[str, Any]:
+    async with db.transaction() as tx:
+        mailing_id = await tx.fetch_value(Q.insert_mailing, _params(fields))
+        return await get_mailing(tx, mailing_id)
+
+
+async def update_mailing(db: Database, mailing_id: int, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """Replace the mailing; if it has fanned out, its unsent messages follow the new filters."""
+    async with db.transaction() as tx:
+        params = {**_params(fields), "id": mailing_id}
+        if not await tx.execute(Q.update_mailing, params):
+            return None
+        row = await get_mailing_row(tx, mailing_id)
+        if row["fanned_out_at"] is not None:
+            await tx.execute(Q.cancel_unmatched, {"id": mailing_id, "now": params["now"]})
+            await tx.execute(Q.fan_out, {"id": mailing_id, "now": params["now"]})
+        return to_api_mailing(row)
+
+
+async def delete_mailing(db: Database, mailing_id: int) -> bool:
+    async with db.transaction() as tx:
+        now = to_db(utc_now())
+        if not await tx.execute(Q.soft_delete_mailing, {"id": mailing_id, "now": now}):
+            return False
+        await tx.execute(Q.cancel_mailing_messages, {"id": mailing_id, "now": now})
+        return True
+
+
+async def fan_out(db: Database, mailing_id: int) -> int:
+    """Create the mailing's messages; returns how many were created (or revived)."""
+    async with db.transaction() as tx:
+        now = to_db(utc_now())
+        created = await tx.execute(Q.fan_out, {"id": mailing_id, "now": now})
+        await tx.execute(Q.mark_fanned_out, {"id": mailing_id, "now": now})
+        return created
+
+
+async def status_counts(db: Database, mailing_ids: list[int]) -> dict[int, dict[str, int]]:
+    counts = {mailing_id: dict.fromkeys(STATUSES, 0) for mailing_id in mailing_ids}
+    for row in await db.fetch_all(Q.status_counts, {"ids": json.dumps(mailing_ids)}):
+        counts[row["mailing_id"]][row["status"]] = row["count"]
+    return counts
+
+
+async def list_messages(
+    db: Database, mailing_id: int, *, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    rows = await db.fetch_all(
+        Q.list_mailing_messages, {"id": mailing_id, "limit": limit, "offset": offset}
+    )
+    messages = []
+    for row in rows:
+        message = dict(row)
+        for key in ("created_at", "sent_at"):
+            message[key] = to_api(message[key])
+        messages.append(message)
+    return messages

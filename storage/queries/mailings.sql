@@ -1,0 +1,72 @@
+-- Mailings of the notification service and the queries behind their statistics.
+
+-- name: insert_mailing
+INSERT INTO mailings (datetime_start, datetime_end, message_text, filter_tags, filter_op_codes,
+                      window_start, window_end, created_at, updated_at)
+VALUES (:datetime_start, :datetime_end, :message_text, :filter_tags, :filter_op_codes,
+        :window_start, :window_end, :now, :now)
+RETURNING id;
+
+-- name: get_mailing
+SELECT * FROM mailings WHERE id = :id AND deleted_at IS NULL;
+
+-- name: list_mailings
+SELECT * FROM mailings WHERE deleted_at IS NULL ORDER BY id LIMIT :limit OFFSET :offset;
+
+-- name: count_mailings
+SELECT count(*) FROM mailings WHERE deleted_at IS NULL;
+
+-- name: update_mailing
+UPDATE mailings
+SET datetime_start = :datetime_start, datetime_end = :datetime_end, message_text = :message_text,
+    filter_tags = :filter_tags, filter_op_codes = :filter_op_codes,
+    window_start = :window_start, window_end = :window_end, updated_at = :now
+WHERE id = :id AND deleted_at IS NULL;
+
+-- name: soft_delete_mailing
+UPDATE mailings SET deleted_at = :now, updated_at = :now WHERE id = :id AND deleted_at IS NULL;
+
+-- name: cancel_mailing_messages
+UPDATE messages SET status = 'cancelled', updated_at = :now
+WHERE mailing_id = :id AND status = 'pending';
+
+-- name: fan_out
+-- One message per matching client; a message cancelled by an earlier filter edit comes back.
+INSERT INTO messages (contact_id, mailing_id, channel, status, next_attempt_at, created_at, updated_at)
+SELECT c.id, m.id, 'sms', 'pending', :now, :now, :now
+FROM mailings m, contacts c
+WHERE m.id = :id
+  AND c.deleted_at IS NULL AND c.phone_number IS NOT NULL
+  AND (m.filter_op_codes = '[]' OR c.operator_code IN (SELECT value FROM json_each(m.filter_op_codes)))
+  AND (m.filter_tags = '[]' OR EXISTS (
+        SELECT 1 FROM contact_tags t
+        WHERE t.contact_id = c.id AND t.tag IN (SELECT value FROM json_each(m.filter_tags))))
+ON CONFLICT (mailing_id, contact_id) DO UPDATE
+SET status = 'pending', next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
+WHERE status = 'cancelled';
+
+-- name: cancel_unmatched
+UPDATE messages SET status = 'cancelled', updated_at = :now
+WHERE mailing_id = :id AND status = 'pending'
+  AND contact_id NOT IN (
+        SELECT c.id FROM mailings m, contacts c
+        WHERE m.id = :id AND c.deleted_at IS NULL
+          AND (m.filter_op_codes = '[]' OR c.operator_code IN (SELECT value FROM json_each(m.filter_op_codes)))
+          AND (m.filter_tags = '[]' OR EXISTS (
+                SELECT 1 FROM contact_tags t
+                WHERE t.contact_id = c.id AND t.tag IN (SELECT value FROM json_each(m.filter_tags)))));
+
+-- name: mark_fanned_out
+UPDATE mailings SET fanned_out_at = :now WHERE id = :id;
+
+-- name: status_counts
+SELECT mailing_id, status, count FROM mailing_status_counts
+WHERE mailing_id IN (SELECT value FROM json_each(:ids)) AND count > 0;
+
+-- name: list_mailing_messages
+SELECT m.id, m.contact_id AS client_id, c.phone_number, m.status, m.attempts,
+       m.created_at, m.sent_at, m.last_error
+FROM messages m JOIN contacts c ON c.id = m.contact_id
+WHERE m.mailing_id = :id
+ORDER BY m.id
+LIMIT :limit OFFSET :offset;
