@@ -1,0 +1,81 @@
+"""The settings contract: config.toml, --config, HERALD_CONFIG, HERALD_<SECTION>__<KEY>, and a
+start-up that stops with the key's name when a value is wrong."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.settings import Settings, SettingsError, config_path, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_shipped_config_is_valid_and_equals_the_defaults():
+    assert load_settings(ROOT / "config.toml") == Settings()
+    assert Settings().server.host == "127.0.0.1" and Settings().server.port == 8080
+
+
+def test_every_setting_is_in_the_shipped_config():
+    text = (ROOT / "config.toml").read_text()
+    for section, model in Settings.model_fields.items():
+        assert f"[{section}]" in text
+        for key in model.annotation.model_fields:
+            assert f"\n{key} =" in text, f"{section}.{key} is not in config.toml"
+
+
+def test_environment_overrides_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "c.toml"
+    path.write_text('[server]\nport = 7000\nhost = "0.0.0.0"\n')
+    monkeypatch.setenv("HERALD_SERVER__PORT", "9000")
+    settings = load_settings(path)
+    assert (settings.server.host, settings.server.port) == ("0.0.0.0", 9000)
+
+
+def test_config_path_order(monkeypatch):
+    monkeypatch.setenv("HERALD_CONFIG", "/etc/herald.toml")
+    assert config_path("given.toml") == Path("given.toml")
+    assert config_path(None) == Path("/etc/herald.toml")
+    monkeypatch.delenv("HERALD_CONFIG")
+    assert config_path(None) == Path("config.toml")
+
+
+@pytest.mark.parametrize("toml,key", [
+    ("[server]\nport = 'eighty'\n", "server.port"),
+    ("[notifications]\ntransport = 'pigeon'\n", "notifications.transport"),
+    ("[reports]\ntimezone = 'Moon/Base'\n", "reports.timezone"),
+    ("[server]\nprot = 80\n", "server.prot"),
+])
+def test_an_invalid_value_names_its_key(tmp_path, toml, key):
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(SettingsError, match=key.replace(".", r"\.")):
+        load_settings(path)
+
+
+def test_main_refuses_to_start_on_a_bad_setting(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[server]\nport = 0\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--config", str(path)],
+                            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "server.port" in result.stderr
+
+
+def test_create_token_prints_a_token_that_is_stored_hashed(tmp_path):
+    import sqlite3
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env["HERALD_STORAGE__PATH"] = str(tmp_path / "h.db")
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--config", str(tmp_path / "none.toml"),
+                             "create_token", "crm-sync"], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert len(token) == 40
+    rows = sqlite3.connect(tmp_path / "h.db").execute("SELECT name, token_sha256 FROM api_tokens").fetchall()
+    import hashlib
+
+    assert rows == [("crm-sync", hashlib.sha256(token.encode()).hexdigest())]
