@@ -1,11 +1,12 @@
-"""System routes: /health for probes (checks the database answers)."""
+"""System routes: /health for probes (checks the database answers), /metrics for Prometheus."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from server.http import respond, route
-from server.keys import DB
+from server.keys import DB, METRICS
+from storage import mailings
 
 
 async def health(request: web.Request) -> web.Response:
@@ -13,4 +14,10 @@ async def health(request: web.Request) -> web.Response:
     return respond({"status": "ok"})
 
 
-routes = [route("GET", "/health", health)]
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render(await mailings.message_totals(request.app[DB]))
+    return web.Response(body=body, content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+routes = [route("GET", "/health", health), route("GET", "/metrics", metrics)]

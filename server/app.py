@@ -14,7 +14,8 @@ from handlers import clients, mailings, stats, system
 from jobs.dispatch import Dispatcher
 from jobs.scheduler import make_scheduler
 from server.gateways.sms import make_transport
-from server.keys import DB, DISPATCHER, SCHEDULER, SETTINGS, TOKENS
+from server.keys import DB, DISPATCHER, METRICS, SCHEDULER, SETTINGS, TOKENS
+from server.metrics import Metrics
 from server.middlewares import errors, request_log, token_auth
 from server.settings import Settings
 from storage.db import Database
@@ -50,6 +51,7 @@ async def dispatcher(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_log, errors, token_auth])
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app.cleanup_ctx.extend([database, scheduler, dispatcher])
     app.add_routes(clients.routes + mailings.routes + stats.routes + system.routes)
     return app

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from server.metrics import Metrics
 from server.settings import Settings
 from storage.db import Database
 from storage.tokens import TokenChecker
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 TOKENS = web.AppKey("tokens", TokenChecker)
+METRICS = web.AppKey("metrics", Metrics)
 SCHEDULER = web.AppKey("scheduler", "AsyncIOScheduler")
 DISPATCHER = web.AppKey("dispatcher", "Dispatcher")
 EMAIL = web.AppKey("email", "EmailSender")

@@ -1,4 +1,5 @@
-"""Middlewares, outermost first: request log, errors in each family's envelope, token auth.
+"""Middlewares, outermost first: request log and metrics, errors in each family's envelope,
+token auth.
 
 An exception that is not a `HeraldError` or an HTTP error is a bug: it is logged with its
 traceback and answered 500 without internals.
@@ -14,7 +15,7 @@ from aiohttp import web
 from server.errors import HeraldError, MethodNotAllowed, NotFound, Unauthorized
 from server.families import family_of
 from server.http import respond
-from server.keys import TOKENS
+from server.keys import METRICS, TOKENS
 
 log = logging.getLogger("herald.http")
 
@@ -28,13 +29,12 @@ async def request_log(request: web.Request, handler) -> web.StreamResponse:
         status = response.status
         return response
     finally:
-        log.info(
-            "%s %s %s",
-            request.method,
-            request.path_qs,
-            status,
-            extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1)},
-        )
+        seconds = time.perf_counter() - started
+        log.info("%s %s %s", request.method, request.path_qs, status,
+                 extra={"duration_ms": round(seconds * 1000, 1)})
+        route = request.match_info.route.resource
+        route_name = route.canonical.replace("{slash}", "/") if route is not None else "unmatched"
+        request.app[METRICS].observe_request(request.method, route_name, status, seconds)
 
 
 def _from_http(exc: web.HTTPException, request: web.Request) -> HeraldError:

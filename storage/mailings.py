@@ -115,3 +115,11 @@ async def list_messages(
             message[key] = to_api(message[key])
         messages.append(message)
     return messages
+
+
+async def message_totals(db: Database) -> dict[str, int]:
+    """Messages of all mailings by status, every status present."""
+    totals = dict.fromkeys(STATUSES, 0)
+    for row in await db.fetch_all(Q.message_totals):
+        totals[row["status"]] = row["count"]
+    return totals

@@ -70,3 +70,6 @@ FROM messages m JOIN contacts c ON c.id = m.contact_id
 WHERE m.mailing_id = :id
 ORDER BY m.id
 LIMIT :limit OFFSET :offset;
+
+-- name: message_totals
+SELECT status, sum(count) AS count FROM mailing_status_counts GROUP BY status;
