@@ -21,7 +21,8 @@ DUPLICATE_PHONE = "client with this phone_number already exists."
 
 def _client(row: sqlite3.Row) -> dict[str, Any]:
     client = dict(row)
-    client["tag"] = client["tag"] or ""
+    tags = client["tag"]
+    client["tag"] = ",".join(sorted(tags.split(","))) if tags else ""
     return client
 
 
@@ -38,8 +39,9 @@ async def list_clients(
     db: Database, *, limit: int, offset: int, tag: str | None, operator_code: str | None
 ) -> tuple[int, list[dict[str, Any]]]:
     where = {"tag": tag, "operator_code": operator_code}
-    count = await db.fetch_value(Q.count_clients, where)
-    rows = await db.fetch_all(Q.list_clients, {**where, "limit": limit, "offset": offset})
+    count = await db.fetch_value(Q.count_clients, where) or 0
+    query = Q.list_clients if tag is None else Q.list_clients_tagged
+    rows = await db.fetch_all(query, {**where, "limit": limit, "offset": offset})
     return count, [_client(row) for row in rows]
 
 

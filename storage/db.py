@@ -1,7 +1,9 @@
 """The SQLite file: one write connection, one read connection, WAL, versioned migrations.
 
-Writes go through `Database.transaction()`, which serialises writers with an asyncio lock and wraps
-them in `BEGIN IMMEDIATE`; reads use the separate read connection and never wait behind a writer.
+Writes go through `Database.transaction()`: aiosqlite's thread, an asyncio lock to serialise
+writers, `BEGIN IMMEDIATE`. Reads use a separate read-only connection (WAL: they never wait behind
+a writer) and run inline on the event loop: every read is a short indexed query, and a thread
+round-trip per query would cost more than the query itself.
 This module knows nothing of any table but `schema_migrations`.
 """
 
@@ -37,8 +39,25 @@ PRAGMAS = (
 Params = dict[str, Any] | Sequence[Any]
 
 
+class ReadConnection:
+    """The read-only connection: same helpers as a transaction, run inline."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        return self._conn.execute(sql, params).fetchone()
+
+    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
+        row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+
 class Connection:
-    """Query helpers shared by the read connection and an open write transaction."""
+    """Query helpers of an open write transaction."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
@@ -63,27 +82,32 @@ class Connection:
         await self._conn.executemany(sql, rows)
 
 
-class Database(Connection):
+class Database(ReadConnection):
     """The store. Reads on `self` use the read connection; writes need `transaction()`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect(str(self.path))
+        self._writer = await aiosqlite.connect(str(self.path), isolation_level=None)
+        self._writer.row_factory = sqlite3.Row
+        for pragma in PRAGMAS:
+            await self._writer.execute(pragma)
         await migrate(self._writer)
-        self._reader = await self._connect(f"file:{self.path}?mode=ro", uri=True)
-        super().__init__(self._reader)
+        reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        reader.row_factory = sqlite3.Row
+        for pragma in PRAGMAS[1:]:
+            reader.execute(pragma)
+        super().__init__(reader)
 
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                await conn.close()
-        self._reader = self._writer = None
+        if self._writer is not None:
+            await self._writer.close()
+            self._conn.close()
+        self._writer = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -97,14 +121,6 @@ class Database(Connection):
                 await self._writer.rollback()
                 raise
             await self._writer.commit()
-
-    @staticmethod
-    async def _connect(target: str, uri: bool = False) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(target, uri=uri, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        for pragma in PRAGMAS:
-            await conn.execute(pragma)
-        return conn
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:

@@ -1,5 +1,6 @@
 """Every error a client can cause, in the notification family's shapes, and 401 on every route."""
 
+import asyncio
 import logging
 import re
 import sqlite3
@@ -110,8 +111,12 @@ async def test_bad_pagination_names_the_parameter(client, param, value):
 async def test_an_unexpected_failure_is_a_500_without_internals(aiohttp_client, make_settings, caplog):
     settings = make_settings()
     client = await aiohttp_client(create_app(settings))
-    with sqlite3.connect(settings.storage.path) as conn:  # the store broken behind the server's back
-        conn.execute("DROP TABLE mailing_status_counts")
+
+    def break_the_store() -> None:  # behind the server's back, from another thread
+        with sqlite3.connect(settings.storage.path, timeout=30) as conn:
+            conn.execute("DROP TABLE mailing_status_counts")
+
+    await asyncio.to_thread(break_the_store)
     await client.post("/Mailing/", data={"datetime_start": "2020-01-01T00:00", "datetime_end": "2020-01-02T00:00",
                                          "message_text": "x"}, headers=AUTH)
     with caplog.at_level(logging.ERROR, logger="herald.http"):

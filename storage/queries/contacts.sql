@@ -3,26 +3,41 @@
 
 -- name: get_client
 SELECT c.id, c.phone_number, c.operator_code,
-       (SELECT group_concat(tag, ',') FROM (SELECT tag FROM contact_tags WHERE contact_id = c.id ORDER BY tag)) AS tag, c.timezone
+       (SELECT group_concat(tag, ',') FROM contact_tags WHERE contact_id = c.id) AS tag, c.timezone
 FROM contacts c
 WHERE c.id = :id AND c.deleted_at IS NULL AND c.phone_number IS NOT NULL;
 
 -- name: list_clients
 SELECT c.id, c.phone_number, c.operator_code,
-       (SELECT group_concat(tag, ',') FROM (SELECT tag FROM contact_tags WHERE contact_id = c.id ORDER BY tag)) AS tag, c.timezone
+       (SELECT group_concat(tag, ',') FROM contact_tags WHERE contact_id = c.id) AS tag, c.timezone
 FROM contacts c
 WHERE c.deleted_at IS NULL AND c.phone_number IS NOT NULL
-  AND (:tag IS NULL OR EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id AND t.tag = :tag))
   AND (:operator_code IS NULL OR c.operator_code = :operator_code)
 ORDER BY c.id
 LIMIT :limit OFFSET :offset;
 
+-- name: list_clients_tagged
+SELECT c.id, c.phone_number, c.operator_code,
+       (SELECT group_concat(tag, ',') FROM contact_tags WHERE contact_id = c.id) AS tag, c.timezone
+FROM contact_tags t JOIN contacts c ON c.id = t.contact_id
+WHERE t.tag = :tag AND c.deleted_at IS NULL AND c.phone_number IS NOT NULL
+  AND (:operator_code IS NULL OR c.operator_code = :operator_code)
+ORDER BY t.contact_id
+LIMIT :limit OFFSET :offset;
+
 -- name: count_clients
-SELECT count(*)
-FROM contacts c
-WHERE c.deleted_at IS NULL AND c.phone_number IS NOT NULL
-  AND (:tag IS NULL OR EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id AND t.tag = :tag))
-  AND (:operator_code IS NULL OR c.operator_code = :operator_code);
+-- One filter (or none) is read from client_counts; both together are counted from the tag index.
+SELECT CASE
+    WHEN :tag IS NULL AND :operator_code IS NULL
+        THEN (SELECT count FROM client_counts WHERE dimension = 'all' AND value = '')
+    WHEN :tag IS NULL
+        THEN (SELECT count FROM client_counts WHERE dimension = 'operator_code' AND value = :operator_code)
+    WHEN :operator_code IS NULL
+        THEN (SELECT count FROM client_counts WHERE dimension = 'tag' AND value = :tag)
+    ELSE (SELECT count(*) FROM contact_tags t JOIN contacts c ON c.id = t.contact_id
+          WHERE t.tag = :tag AND c.operator_code = :operator_code
+            AND c.deleted_at IS NULL AND c.phone_number IS NOT NULL)
+END;
 
 -- name: client_id_by_phone
 SELECT id FROM contacts WHERE phone_number = :phone_number AND deleted_at IS NULL;
