@@ -12,9 +12,12 @@ import argparse
 import asyncio
 import sys
 
+import uvloop
 from aiohttp import web
 
+from jobs.report import send_daily_report
 from server.app import create_app
+from server.gateways.email import EmailError, EmailSender
 from server.logs import setup_logging
 from server.settings import Settings, SettingsError, config_path, load_settings
 from storage.db import Database
@@ -41,6 +44,22 @@ async def run_create_token(settings: Settings, name: str) -> None:
         await db.close()
 
 
+async def run_send_daily_report(settings: Settings) -> int:
+    db, sender = Database(settings.storage.path), EmailSender(settings.smtp)
+    await db.open()
+    await sender.start()
+    try:
+        recipients = await send_daily_report(db, sender, settings.reports)
+    except EmailError as exc:
+        print(f"herald: daily report not sent: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await sender.close()
+        await db.close()
+    print(f"daily report sent to {recipients} recipient(s)")
+    return 0 if recipients else 1
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     try:
@@ -51,9 +70,11 @@ def main(argv: list[str]) -> int:
     setup_logging(settings.log)
     if args.command == "create_token":
         asyncio.run(run_create_token(settings, args.name))
+    elif args.command == "send_daily_report":
+        return asyncio.run(run_send_daily_report(settings))
     else:
         web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port,
-                    access_log=None, print=None)
+                    access_log=None, print=None, loop=uvloop.new_event_loop())
     return 0
 
 

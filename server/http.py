@@ -5,16 +5,13 @@ bodies as JSON or form data, limit/offset pagination and JSON responses.
 from __future__ import annotations
 
 import json
-from functools import partial
 from typing import Any
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from server.errors import BadRequest, NotFound
-
-_dumps = partial(json.dumps, ensure_ascii=False)
-
 
 def route(method: str, path: str, handler) -> web.RouteDef:
     """`path` written with its trailing slash; served with and without it, never redirected."""
@@ -30,7 +27,7 @@ def path_id(request: web.Request, name: str = "id") -> int:
 
 
 def respond(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
 async def read_body(request: web.Request) -> dict[str, Any]:

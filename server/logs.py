@@ -2,13 +2,17 @@
 
 Callers pass ids through `extra=` (`log.info("sent", extra={"mailing_id": 1})`); every such field
 is appended to the line, so one grep for `mailing_id=42` finds a mailing's whole story.
+Records are formatted and written by a listener thread: the event loop only enqueues them.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import sys
+from logging.handlers import QueueHandler, QueueListener
+from queue import SimpleQueue
 
 from server.settings import LogSettings
 
@@ -38,16 +42,26 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             **_context(record),
         }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class _Enqueue(QueueHandler):
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record.msg, record.args = record.getMessage(), None
+        return record
 
 
 def setup_logging(settings: LogSettings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.format == "json" else TextFormatter())
+    queue: SimpleQueue = SimpleQueue()
+    listener = QueueListener(queue, handler)
+    listener.start()
+    atexit.register(listener.stop)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_Enqueue(queue)]
     root.setLevel(settings.level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -29,3 +29,21 @@ async def test_each_request_is_logged_once_with_its_status(client, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "herald.http"]
     assert lines == ["GET /health 200"]
     assert hasattr([r for r in caplog.records if r.name == "herald.http"][0], "duration_ms")
+
+
+def test_the_configured_format_reaches_stderr(tmp_path):
+    """Through main.py's own logging set-up (a listener thread): JSON lines with their fields."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env.update(HERALD_LOG__FORMAT="json", HERALD_STORAGE__PATH=str(tmp_path / "h.db"))
+    result = subprocess.run([sys.executable, str(root / "main.py"), "--config", str(tmp_path / "none.toml"),
+                             "create_token", "x"], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    assert {"logger": "herald.storage", "message": "applied migration 0001_core", "level": "INFO"}.items() \
+        <= entries[0].items()
