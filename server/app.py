@@ -1,7 +1,8 @@
 """`create_app(settings)`: the whole server, read top to bottom.
 
 Each long-lived resource is opened in a cleanup context and closed in reverse order: the
-database, the scheduler, the SMS transport and its dispatch engine.
+database, the scheduler, the email sender (and the daily report it sends), the SMS transport and
+its dispatch engine.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from handlers import clients, mailings, stats, system
+from handlers import clients, docs, mailings, stats, system
 from jobs.dispatch import Dispatcher
+from jobs.report import schedule_daily_report
 from jobs.scheduler import make_scheduler
+from server.gateways.email import EmailSender
 from server.gateways.sms import make_transport
-from server.keys import DB, DISPATCHER, METRICS, SCHEDULER, SETTINGS, TOKENS
+from server.keys import DB, DISPATCHER, EMAIL, METRICS, SCHEDULER, SETTINGS, TOKENS
 from server.metrics import Metrics
 from server.middlewares import errors, request_log, token_auth
 from server.settings import Settings
@@ -39,6 +42,14 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
     app[SCHEDULER].shutdown(wait=False)
 
 
+async def email(app: web.Application) -> AsyncIterator[None]:
+    app[EMAIL] = EmailSender(app[SETTINGS].smtp)
+    await app[EMAIL].start()
+    schedule_daily_report(app[SCHEDULER], app[DB], app[EMAIL], app[SETTINGS].reports)
+    yield
+    await app[EMAIL].close()
+
+
 async def dispatcher(app: web.Application) -> AsyncIterator[None]:
     transport = make_transport(app[SETTINGS].notifications)
     app[DISPATCHER] = Dispatcher(app[DB], app[SETTINGS].notifications, transport, app[SCHEDULER])
@@ -52,6 +63,6 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_log, errors, token_auth])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app.cleanup_ctx.extend([database, scheduler, dispatcher])
-    app.add_routes(clients.routes + mailings.routes + stats.routes + system.routes)
+    app.cleanup_ctx.extend([database, scheduler, email, dispatcher])
+    app.add_routes(clients.routes + mailings.routes + stats.routes + system.routes + docs.routes)
     return app

@@ -8,6 +8,7 @@ import email.policy
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -38,11 +39,11 @@ async def running(settings: SmtpSettings) -> AsyncIterator[EmailSender]:
         await sender.close()
 
 
-def letter(to: str = "anna@example.com", subject: str = "Hello", text: str = "Body") -> object:
-    return build_email(sender=SENDER, to=to, subject=subject, text=text)
+def letter(subject: str = "Hello", text: str = "Body") -> EmailMessage:
+    return build_email(sender=SENDER, to="anna@example.com", subject=subject, text=text)
 
 
-# -- build_email ---------------------------------------------------------------------------------
+# -- build_email -----------------------------------------------------------------------------------
 
 
 def test_text_only_email_is_a_single_plain_part_with_date_and_message_id():
@@ -72,7 +73,10 @@ def test_html_email_is_multipart_alternative_with_text_first_and_extra_headers()
     assert [part.get_content_type() for part in parts] == ["text/plain", "text/html"]
     assert parts[0].get_content() == "plain version\n"
     assert parts[1].get_content() == "<p>html version</p>\n"
-    assert [a.addr_spec for a in message["To"].addresses] == ["anna@example.com", "boris@example.com"]
+    assert [a.addr_spec for a in message["To"].addresses] == [
+        "anna@example.com",
+        "boris@example.com",
+    ]
     assert message["List-Unsubscribe"] == "<https://herald.example/unsubscribe/abc>"
 
 
@@ -144,10 +148,14 @@ async def test_concurrent_sends_share_at_most_pool_size_connections(smtp_server)
     assert 1 <= smtp_server.connection_count <= 3
 
 
-async def test_a_pooled_connection_dropped_by_the_server_is_replaced(smtp_server):
+# No pause: the client learns of the drop only when its next command fails (the retry path).
+# A pause: the client has seen the connection close before it takes it from the pool.
+@pytest.mark.parametrize("pause", [0, 0.2])
+async def test_a_pooled_connection_dropped_by_the_server_is_replaced(smtp_server, pause):
     async with running(smtp_settings(smtp_server)) as sender:
         await sender.send(letter(subject="before"))
         smtp_server.drop_connections()
+        await asyncio.sleep(pause)
         await sender.send(letter(subject="after"))
 
     received = await smtp_server.wait_for(2)
@@ -210,7 +218,8 @@ async def test_a_server_that_never_answers_times_out_as_a_temporary_error():
 @plain_login
 async def test_login_with_the_configured_credentials():
     with SmtpTestServer(credentials={"herald": "s3cret-pass"}) as server:
-        async with running(smtp_settings(server, username="herald", password="s3cret-pass")) as sender:
+        settings = smtp_settings(server, username="herald", password="s3cret-pass")
+        async with running(settings) as sender:
             await sender.send(letter(subject="authenticated"))
         received = await server.wait_for(1)
 
@@ -237,7 +246,7 @@ async def test_sending_before_start_is_an_error(smtp_server):
         await sender.send(letter())
 
 
-# -- EmailSender to files ---------------------------------------------------------------------------
+# -- EmailSender to files --------------------------------------------------------------------------
 
 
 async def test_file_transport_writes_each_message_as_a_parseable_eml(tmp_path: Path):
