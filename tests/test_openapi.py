@@ -1,0 +1,415 @@
+"""server/openapi.json: well formed, equal to the route table both ways, served with Swagger UI, and
+true to what the server answers (its examples and live answers validate against its schemas).
+
+The schema check is a small JSON Schema validator for exactly the keywords the document uses; a
+keyword it does not know fails the test, so the document cannot quietly outgrow it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from server.app import create_app
+from tests.conftest import AUTH
+
+SPEC_FILE = Path(__file__).resolve().parent.parent / "server" / "openapi.json"
+SPEC = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def resolve(pointer: str) -> Any:
+    assert pointer.startswith("#/"), pointer
+    node: Any = SPEC
+    for part in pointer[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def deref(node: dict) -> dict:
+    while "$ref" in node:
+        node = resolve(node["$ref"])
+    return node
+
+
+def operations():
+    for path, item in SPEC["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+# -- a JSON Schema validator for the keywords the document uses ---------------------------------
+
+ANNOTATIONS = {"description", "title", "readOnly", "writeOnly", "default", "examples", "deprecated"}
+KEYWORDS = ANNOTATIONS | {
+    "$ref", "type", "enum", "const", "format", "pattern", "minLength", "maxLength", "minimum",
+    "maximum", "properties", "required", "additionalProperties", "minProperties", "items",
+    "minItems", "oneOf",
+}
+TYPES = {
+    "null": lambda v: v is None,
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def _date_time(value: str) -> bool:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None
+    except ValueError:
+        return False
+
+
+FORMATS = {
+    "date-time": _date_time,
+    "uri": lambda v: v.startswith(("http://", "https://")),
+    "int64": lambda v: -(2**63) <= v < 2**63,
+}
+
+
+def errors_of(value: Any, schema: dict, at: str = "$") -> list[str]:
+    unknown = set(schema) - KEYWORDS
+    assert not unknown, f"the test's validator does not know {unknown} (at {at}); teach it"
+    if "$ref" in schema:
+        return errors_of(value, resolve(schema["$ref"]), at)
+    if "oneOf" in schema:
+        matching = [s for s in schema["oneOf"] if not errors_of(value, s, at)]
+        return [] if len(matching) == 1 else [f"{at}: matches {len(matching)} of oneOf"]
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(TYPES[name](value) for name in types):
+            return [f"{at}: {value!r} is not {schema['type']}"]
+    problems = []
+    if "enum" in schema and value not in schema["enum"]:
+        problems.append(f"{at}: {value!r} not in {schema['enum']}")
+    if "const" in schema and value != schema["const"]:
+        problems.append(f"{at}: {value!r} != {schema['const']!r}")
+    if "format" in schema and value is not None and not FORMATS[schema["format"]](value):
+        problems.append(f"{at}: {value!r} is not {schema['format']}")
+    if isinstance(value, str):
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            problems.append(f"{at}: {value!r} does not match {schema['pattern']}")
+        if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
+            problems.append(f"{at}: length {len(value)} out of bounds")
+    if TYPES["number"](value):
+        if value < schema.get("minimum", value) or value > schema.get("maximum", value):
+            problems.append(f"{at}: {value} out of bounds")
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            problems.append(f"{at}: fewer than {schema['minItems']} items")
+        for index, item in enumerate(value):
+            problems += errors_of(item, schema.get("items", {}), f"{at}[{index}]")
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        if len(value) < schema.get("minProperties", 0):
+            problems.append(f"{at}: fewer than {schema['minProperties']} properties")
+        problems += [f"{at}: {name} is missing" for name in schema.get("required", []) if name not in value]
+        extra = schema.get("additionalProperties", True)
+        for name, item in value.items():
+            if name in properties:
+                problems += errors_of(item, properties[name], f"{at}.{name}")
+            elif extra is False:
+                problems.append(f"{at}: {name} is not documented")
+            elif isinstance(extra, dict):
+                problems += errors_of(item, extra, f"{at}.{name}")
+    return problems
+
+
+def test_the_validator_catches_what_it_should():
+    client = {"$ref": "#/components/schemas/Client"}
+    good = {"id": 1, "phone_number": "79774053329", "operator_code": "977", "tag": "", "timezone": "UTC"}
+    assert errors_of(good, client) == []
+    assert errors_of({**good, "extra": 1}, client)
+    assert errors_of({**good, "id": "1"}, client)
+    assert errors_of({k: v for k, v in good.items() if k != "tag"}, client)
+    mailing = {"$ref": "#/components/schemas/Mailing/properties/datetime_start"}
+    assert errors_of("2022-08-22T22:42:16", mailing)  # no offset
+    bad_request = SPEC["components"]["responses"]["BadRequest"]["content"]["application/json"]["schema"]
+    assert errors_of({"detail": "JSON body must be an object"}, bad_request) == []
+    assert errors_of({"phone_number": ["This field is required."]}, bad_request) == []
+    assert errors_of({"phone_number": "This field is required."}, bad_request)
+
+
+# -- (a) the document's shape ---------------------------------------------------------------------
+
+
+def all_refs(node: Any):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from all_refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from all_refs(item)
+
+
+def test_document_is_openapi_3_1():
+    assert re.fullmatch(r"3\.1\.\d+", SPEC["openapi"])
+    assert SPEC["info"]["title"] and SPEC["info"]["version"]
+    assert SPEC["paths"] and SPEC["components"]["schemas"]
+    token_auth = SPEC["components"]["securitySchemes"]["TokenAuth"]
+    assert (token_auth["type"], token_auth["in"], token_auth["name"]) == ("apiKey", "header", "Authorization")
+    for pointer in set(all_refs(SPEC)):
+        assert resolve(pointer) is not None, pointer
+    operation_ids = [operation["operationId"] for _, _, operation in operations()]
+    assert len(operation_ids) == len(set(operation_ids))
+    for path, method, operation in operations():
+        assert operation["responses"], (method, path)
+        parameters = [deref(p) for p in SPEC["paths"][path].get("parameters", []) + operation.get("parameters", [])]
+        in_path = {p["name"] for p in parameters if p["in"] == "path"}
+        assert in_path == set(re.findall(r"\{(\w+)\}", path)), (method, path)
+        family = path.startswith(("/Clients", "/Mailing", "/Stats"))
+        assert operation.get("security", SPEC["security"]) == ([{"TokenAuth": []}] if family else []), (method, path)
+        if family:
+            assert "401" in operation["responses"], (method, path)
+        if "{id}" in path:
+            assert "404" in operation["responses"], (method, path)
+        if method in ("post", "put", "patch"):
+            assert set(operation["requestBody"]["content"]) == {
+                "application/json", "application/x-www-form-urlencoded"}, (method, path)
+
+
+# -- (b) the document and the route table are the same set of (method, path) ----------------------
+
+
+def registered_routes(app: web.Application) -> dict[tuple[str, str], bool]:
+    """{(method, path without its optional slash): whether the trailing slash is optional}."""
+    found = {}
+    for resource_route in app.router.routes():
+        if resource_route.method == "HEAD" or isinstance(resource_route.resource, web.StaticResource):
+            continue
+        path = resource_route.resource.canonical
+        path = re.sub(r"\{(\w+):[^{}]*\}", r"{\1}", path)  # in case canonical keeps a regex
+        optional_slash = path.endswith("{slash}")
+        path = path.removesuffix("{slash}").rstrip("/") or "/"
+        found[(resource_route.method, path)] = optional_slash
+    return found
+
+
+def documented_routes() -> dict[tuple[str, str], str]:
+    return {(method.upper(), path.rstrip("/") or "/"): path for path, method, _ in operations()}
+
+
+def test_every_route_is_documented_and_every_documented_route_exists(make_settings):
+    registered = registered_routes(create_app(make_settings()))
+    documented = documented_routes()
+    assert sorted(set(registered) - set(documented)) == [], "served but not in server/openapi.json"
+    assert sorted(set(documented) - set(registered)) == [], "in server/openapi.json but not served"
+    for key, spec_path in documented.items():
+        if spec_path.endswith("/") and spec_path != "/":
+            assert registered[key], f"{spec_path} is documented with a slash the route does not serve"
+
+
+async def test_every_documented_path_resolves_to_its_route(make_settings):
+    app = create_app(make_settings())
+    for path, method, _ in operations():
+        concrete = re.sub(r"\{\w+\}", "1", path)
+        match = await app.router.resolve(make_mocked_request(method.upper(), concrete, app=app))
+        assert match.http_exception is None, (method, path)
+
+
+# -- (c) /openapi.json and /docs/ ----------------------------------------------------------------
+
+
+async def test_openapi_json_is_served_without_a_token(client):
+    response = await client.get("/openapi.json")
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    assert await response.json() == SPEC
+
+
+@pytest.mark.parametrize("path", ["/docs/", "/docs"])
+async def test_docs_page_loads_the_bundled_swagger_ui_and_the_spec(client, path):
+    response = await client.get(path)
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    page = await response.text()
+    assert '"/openapi.json"' in page
+    assets = re.findall(r'(?:src|href)="(/docs/static/[^"]+)"', page)
+    assert "/docs/static/swagger-ui-bundle.js" in assets
+    for asset in assets:
+        served = await client.get(asset)
+        assert served.status == 200, asset
+        assert len(await served.read()) > 0, asset
+    script = await client.get("/docs/static/swagger-ui-bundle.js")
+    assert "javascript" in script.content_type
+    assert (await client.get("/docs/static/no-such-file.js")).status == 404
+
+
+def page_script(page: str) -> str:
+    inline = [body for attrs, body in re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S) if "src=" not in attrs]
+    assert len(inline) == 1
+    return inline[0]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+async def test_the_page_shows_swagger_ui_4_a_3_0_spelling_of_the_same_document(client, tmp_path):
+    """The bundled Swagger UI (4.x) renders only `openapi: 3.0.n`: the page's shim must make it so."""
+    script = page_script(await (await client.get("/docs/")).text())
+    harness = tmp_path / "harness.js"
+    harness.write_text(
+        f"const spec = {json.dumps(SPEC)};\n"
+        "let config;\n"
+        'globalThis.window = {location: {origin: "http://127.0.0.1:8080"}};\n'
+        'globalThis.fetch = async (url) => { if (url !== "/openapi.json") throw new Error(url);'
+        " return {json: async () => structuredClone(spec)}; };\n"
+        "globalThis.SwaggerUIBundle = (c) => { config = c; };\n"
+        "SwaggerUIBundle.presets = {apis: {}};\n"
+        f"{script}\n"
+        "setTimeout(() => process.stdout.write(JSON.stringify(config.spec)), 0);\n"
+    )
+    shown = json.loads(subprocess.run(["node", str(harness)], capture_output=True, check=True, text=True).stdout)
+    assert shown["openapi"].startswith("3.0.")  # Swagger UI 4's isOAS3()
+    assert shown["servers"] == [{"url": "http://127.0.0.1:8080"}]
+    window = shown["components"]["schemas"]["Mailing"]["properties"]["window_start"]
+    assert window["type"] == "string" and window["nullable"] is True
+    assert "examples" not in shown["components"]["schemas"]["ClientInput"]["properties"]["phone_number"]
+
+    def no_31_forms(node, at="$"):
+        if isinstance(node, dict):
+            assert not isinstance(node.get("type"), list), at
+            assert not isinstance(node.get("examples"), list), at
+            for key, value in node.items():
+                if key not in ("example", "default", "enum"):
+                    no_31_forms(value, f"{at}.{key}")
+        elif isinstance(node, list):
+            for item in node:
+                no_31_forms(item, at)
+
+    no_31_forms(shown)
+    assert shown["paths"]["/Stats/{id}/"]["get"]["responses"]["200"]["content"]["application/json"]["example"] == (
+        SPEC["paths"]["/Stats/{id}/"]["get"]["responses"]["200"]["content"]["application/json"]["example"])
+
+
+# -- (d) examples and live answers validate against the documented schemas ------------------------
+
+
+def media_examples():
+    for path, method, operation in operations():
+        body = deref(operation.get("requestBody", {"content": {}}))
+        for media_type, media in body["content"].items():
+            if "example" in media:
+                yield f"{method} {path} request {media_type}", media["example"], media["schema"]
+        for status, response in operation["responses"].items():
+            for media_type, media in deref(response).get("content", {}).items():
+                if "example" in media:
+                    yield f"{method} {path} {status} {media_type}", media["example"], media["schema"]
+    for name, schema in SPEC["components"]["schemas"].items():
+        for prop, prop_schema in schema.get("properties", {}).items():
+            for example in prop_schema.get("examples", []):
+                yield f"{name}.{prop}", example, prop_schema
+
+
+def test_every_example_validates_against_its_schema():
+    checked = 0
+    for where, example, schema in media_examples():
+        assert errors_of(example, schema) == [], where
+        checked += 1
+    assert checked > 20
+    two_xx = [op for _, _, op in operations() if any(
+        "example" in media for status, r in op["responses"].items() if status.startswith("2")
+        for media in deref(r).get("content", {}).values())]
+    assert len(two_xx) >= 13  # every JSON 2xx answer of the notification family and /health
+
+
+class Checker:
+    """Each answer checked against the status, media type and schema documented for it."""
+
+    def __init__(self, client):
+        self.client = client
+
+    async def __call__(self, method: str, template: str, status: int, params: dict | None = None, **kwargs):
+        path = template.format(**(params or {}))
+        response = await self.client.request(method, path, **kwargs)
+        assert response.status == status, (method, path, await response.text())
+        operation = SPEC["paths"][template.partition("?")[0]][method.lower()]
+        documented = operation["responses"].get(str(status))
+        assert documented is not None, f"{method} {template} answers {status}, which is not documented"
+        content = deref(documented).get("content")
+        if not content:
+            assert await response.read() == b""
+            return None
+        assert response.content_type in content, (method, template, response.content_type)
+        if response.content_type != "application/json":
+            return await response.text()
+        body = await response.json()
+        assert errors_of(body, content["application/json"]["schema"]) == [], (method, path, body)
+        return body
+
+
+async def test_live_answers_match_the_documented_schemas(client):
+    check = Checker(client)
+    await check("GET", "/health", 200)
+    await check("GET", "/metrics", 200)
+    await check("GET", "/Clients/", 401)
+    await check("GET", "/Clients/", 401, headers={"Authorization": "Token wrong"})
+
+    created = await check("POST", "/Clients/", 201, data={"phone_number": "8 977 405 33 29", "tag": "vip, moscow"},
+                          headers=AUTH)
+    one = {"id": created["id"]}
+    await check("POST", "/Clients/", 201, json={"phone_number": "+7 (921) 405-33-30", "timezone": "Asia/Tokyo"},
+                headers=AUTH)
+    await check("POST", "/Clients/", 400, data={"phone_number": "79774053329"}, headers=AUTH)
+    await check("POST", "/Clients/", 400, data=b"{nope", headers={**AUTH, "Content-Type": "application/json"})
+    await check("GET", "/Clients/", 200, headers=AUTH)
+    page = await check("GET", "/Clients/?limit=1&tag=vip", 200, headers=AUTH)
+    assert page["count"] == 1 and page["next"] is None
+    assert (await check("GET", "/Clients/?limit=1", 200, headers=AUTH))["next"].startswith("http")
+    await check("GET", "/Clients/?limit=0", 400, headers=AUTH)
+    await check("GET", "/Clients/{id}/", 200, one, headers=AUTH)
+    await check("GET", "/Clients/{id}/", 404, {"id": 999}, headers=AUTH)
+    await check("PATCH", "/Clients/{id}/", 200, one, data={"timezone": "Europe/Moscow"}, headers=AUTH)
+    await check("PUT", "/Clients/{id}/", 200, one, json={"phone_number": "79774053329", "tag": "vip"}, headers=AUTH)
+    await check("PUT", "/Clients/{id}/", 400, one, json={"tag": "vip"}, headers=AUTH)
+
+    mailing = await check("POST", "/Mailing/", 201, json={
+        "datetime_start": "2020-01-01T00:00:00", "datetime_end": "2099-01-01T00:00:00+03:00",
+        "message_text": "Hello", "filter_tag": "vip"}, headers=AUTH)
+    await check("POST", "/Mailing/", 400, data={"datetime_start": "2022-08-22T22:42:16",
+                                                "datetime_end": "2022-08-20T21:42:16", "message_text": "x"},
+                headers=AUTH)
+    await check("GET", "/Mailing/", 200, headers=AUTH)
+    await check("GET", "/Mailing/{id}/", 200, {"id": mailing["id"]}, headers=AUTH)
+    await check("PATCH", "/Mailing/{id}/", 200, {"id": mailing["id"]},
+                data={"window_start": "00:00", "window_end": "23:59"}, headers=AUTH)
+    await check("PUT", "/Mailing/{id}/", 404, {"id": 999}, json={
+        "datetime_start": "2020-01-01T00:00", "datetime_end": "2099-01-01T00:00", "message_text": "x"}, headers=AUTH)
+    await check("GET", "/Stats/", 200, headers=AUTH)
+    for _ in range(200):
+        stats = await check("GET", "/Stats/{id}/", 200, {"id": mailing["id"]}, headers=AUTH)
+        if stats["messages"]["results"]:
+            break
+        await asyncio.sleep(0.02)
+    assert stats["total"] == 1 and stats["messages"]["results"][0]["client_id"] == created["id"]
+    await check("GET", "/Stats/{id}/?limit=5000", 400, {"id": mailing["id"]}, headers=AUTH)
+    await check("GET", "/Stats/{id}/", 404, {"id": 999}, headers=AUTH)
+
+    await check("DELETE", "/Mailing/{id}/", 204, {"id": mailing["id"]}, headers=AUTH)
+    await check("DELETE", "/Mailing/{id}/", 404, {"id": mailing["id"]}, headers=AUTH)
+    await check("DELETE", "/Clients/{id}/", 204, one, headers=AUTH)
+    await check("GET", "/Clients/{id}/", 404, one, headers=AUTH)
+
+
+async def test_a_method_a_path_does_not_serve_is_the_documented_405(client):
+    response = await client.post("/Stats/", headers=AUTH)
+    assert response.status == 405
+    schema = SPEC["components"]["responses"]["MethodNotAllowed"]["content"]["application/json"]["schema"]
+    assert errors_of(await response.json(), schema) == []
+    assert "Allow" in response.headers
