@@ -32,7 +32,9 @@ async def list_clients(request: web.Request) -> web.Response:
 
 async def create_client(request: web.Request) -> web.Response:
     client = validate(ClientIn, await read_body(request))
-    return respond(await contacts.create_client(request.app[DB], client.fields()), 201)
+    created = await contacts.create_client(request.app[DB], client.fields())
+    request.app[DISPATCHER].wake()
+    return respond(created, 201)
 
 
 async def get_client(request: web.Request) -> web.Response:

@@ -35,3 +35,7 @@ class NotFound(HeraldError):
 
 class MethodNotAllowed(HeraldError):
     status = 405
+
+
+class UnsupportedMediaType(HeraldError):
+    status = 415

@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from server.errors import BadRequest, NotFound
+from server.errors import BadRequest, NotFound, UnsupportedMediaType
 
 def route(method: str, path: str, handler) -> web.RouteDef:
     """`path` written with its trailing slash; served with and without it, never redirected."""
@@ -30,6 +30,9 @@ def respond(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 async def read_body(request: web.Request) -> dict[str, Any]:
     """The request's fields, from a JSON object or from form data (`curl -d`)."""
     if not request.body_exists:
@@ -42,6 +45,8 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise BadRequest("JSON body must be an object")
         return data
+    if request.content_type not in FORM_TYPES:
+        raise UnsupportedMediaType(f'Unsupported media type "{request.content_type}" in request.')
     form = await request.post()
     return {key: value for key, value in form.items() if isinstance(value, str)}
 

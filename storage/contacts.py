@@ -1,8 +1,10 @@
 """Contacts as the notification service sees them: clients with a phone, operator code, tags
 and a time zone. The `tag` string is the contact's tags joined by commas.
 
-Deleting a client marks it deleted (its messages stay in the log) and cancels what was still
-waiting to be sent to it.
+A running mailing reaches the clients that match it while it runs: creating or editing a client
+adds it to the running mailings it now matches and cancels its unsent messages of those it no
+longer matches. Deleting a client marks it deleted (its messages stay in the log) and cancels
+what was still waiting to be sent to it.
 """
 
 from __future__ import annotations
@@ -56,22 +58,30 @@ async def _write_tags(tx: Connection, client_id: int, tag: str) -> None:
     await tx.execute(Q.insert_tags, {"id": client_id, "tags": json.dumps(split_tags(tag))})
 
 
+async def _follow_running_mailings(tx: Connection, client_id: int, now: str) -> None:
+    await tx.execute(Q.cancel_unmatched_for_client, {"id": client_id, "now": now})
+    await tx.execute(Q.fan_out_to_client, {"id": client_id, "now": now})
+
+
 async def create_client(db: Database, fields: dict[str, Any]) -> dict[str, Any]:
     async with db.transaction() as tx:
+        now = to_db(utc_now())
         await _check_phone_free(tx, fields["phone_number"], None)
-        client_id = await tx.fetch_value(Q.insert_client, {**fields, "now": to_db(utc_now())})
+        client_id = await tx.fetch_value(Q.insert_client, {**fields, "now": now})
         await _write_tags(tx, client_id, fields["tag"])
+        await tx.execute(Q.fan_out_to_client, {"id": client_id, "now": now})
         return await get_client(tx, client_id)
 
 
 async def update_client(db: Database, client_id: int, fields: dict[str, Any]) -> dict[str, Any] | None:
     """Replace the client's fields; None when there is no such client."""
     async with db.transaction() as tx:
+        now = to_db(utc_now())
         await _check_phone_free(tx, fields["phone_number"], client_id)
-        changed = await tx.execute(Q.update_client, {**fields, "id": client_id, "now": to_db(utc_now())})
-        if not changed:
+        if not await tx.execute(Q.update_client, {**fields, "id": client_id, "now": now}):
             return None
         await _write_tags(tx, client_id, fields["tag"])
+        await _follow_running_mailings(tx, client_id, now)
         return await get_client(tx, client_id)
 
 

@@ -126,3 +126,10 @@ async def test_an_unexpected_failure_is_a_500_without_internals(aiohttp_client, 
     assert "mailing_status_counts" not in await response.text()
     assert any(record.exc_info and re.search("no such table", str(record.exc_info[1])) for record in caplog.records)
     assert (await client.get("/health")).status == 200  # and the server goes on serving
+
+
+async def test_a_body_in_another_format_is_a_415(client):
+    response = await client.patch("/Clients/1/", data=b"phone_number=79000000001",
+                                  headers={**AUTH, "Content-Type": "text/plain"})
+    assert response.status == 415
+    assert await response.json() == {"detail": 'Unsupported media type "text/plain" in request.'}

@@ -69,3 +69,41 @@ async def test_list_is_paginated(client):
         await create(client)
     page = await (await client.get("/Mailing/?limit=2", headers=AUTH)).json()
     assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
+
+
+async def test_a_running_mailing_follows_client_changes(aiohttp_client, make_settings):
+    """Created, re-tagged and deleted clients join or leave a running mailing's unsent messages.
+    A window that is never open here keeps every message pending, so nothing is sent meanwhile."""
+    from datetime import datetime, timedelta, timezone
+
+    from server.app import create_app
+
+    client = await aiohttp_client(create_app(make_settings()))
+    now = datetime.now(timezone.utc)
+    closed_now = [(now + timedelta(hours=h)).strftime("%H:00") for h in (2, 3)]
+    await client.post("/Clients/", json={"phone_number": "79000000001", "tag": "vip"}, headers=AUTH)
+    other = await (await client.post("/Clients/", json={"phone_number": "79000000002", "tag": "new"},
+                                     headers=AUTH)).json()
+    mailing = await (await client.post("/Mailing/", json={
+        "datetime_start": (now - timedelta(minutes=1)).isoformat(), "datetime_end": (now + timedelta(hours=1)).isoformat(),
+        "message_text": "hi", "filter_tag": "vip", "window_start": closed_now[0], "window_end": closed_now[1]},
+        headers=AUTH)).json()
+
+    async def statuses():
+        import asyncio
+
+        for _ in range(100):
+            stats = await (await client.get(f"/Stats/{mailing['id']}/", headers=AUTH)).json()
+            if stats["total"]:
+                break
+            await asyncio.sleep(0.02)
+        return {m["phone_number"]: m["status"] for m in stats["messages"]["results"]}
+
+    assert await statuses() == {"79000000001": "pending"}
+    await client.patch(f"/Clients/{other['id']}/", json={"tag": "vip"}, headers=AUTH)
+    third = await (await client.post("/Clients/", json={"phone_number": "79000000003", "tag": "vip"},
+                                     headers=AUTH)).json()
+    assert await statuses() == {"79000000001": "pending", "79000000002": "pending", "79000000003": "pending"}
+    await client.patch(f"/Clients/{other['id']}/", json={"tag": "new"}, headers=AUTH)
+    await client.delete(f"/Clients/{third['id']}/", headers=AUTH)
+    assert await statuses() == {"79000000001": "pending", "79000000002": "cancelled", "79000000003": "cancelled"}

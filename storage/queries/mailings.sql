@@ -31,16 +31,10 @@ UPDATE messages SET status = 'cancelled', updated_at = :now
 WHERE mailing_id = :id AND status = 'pending';
 
 -- name: fan_out
--- One message per matching client; a message cancelled by an earlier filter edit comes back.
+-- One message per recipient; a message cancelled by an earlier filter edit comes back.
 INSERT INTO messages (contact_id, mailing_id, channel, status, next_attempt_at, created_at, updated_at)
-SELECT c.id, m.id, 'sms', 'pending', :now, :now, :now
-FROM mailings m, contacts c
-WHERE m.id = :id
-  AND c.deleted_at IS NULL AND c.phone_number IS NOT NULL
-  AND (m.filter_op_codes = '[]' OR c.operator_code IN (SELECT value FROM json_each(m.filter_op_codes)))
-  AND (m.filter_tags = '[]' OR EXISTS (
-        SELECT 1 FROM contact_tags t
-        WHERE t.contact_id = c.id AND t.tag IN (SELECT value FROM json_each(m.filter_tags))))
+SELECT contact_id, mailing_id, 'sms', 'pending', :now, :now, :now
+FROM mailing_recipients WHERE mailing_id = :id
 ON CONFLICT (mailing_id, contact_id) DO UPDATE
 SET status = 'pending', next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
 WHERE status = 'cancelled';
@@ -48,13 +42,23 @@ WHERE status = 'cancelled';
 -- name: cancel_unmatched
 UPDATE messages SET status = 'cancelled', updated_at = :now
 WHERE mailing_id = :id AND status = 'pending'
-  AND contact_id NOT IN (
-        SELECT c.id FROM mailings m, contacts c
-        WHERE m.id = :id AND c.deleted_at IS NULL
-          AND (m.filter_op_codes = '[]' OR c.operator_code IN (SELECT value FROM json_each(m.filter_op_codes)))
-          AND (m.filter_tags = '[]' OR EXISTS (
-                SELECT 1 FROM contact_tags t
-                WHERE t.contact_id = c.id AND t.tag IN (SELECT value FROM json_each(m.filter_tags)))));
+  AND contact_id NOT IN (SELECT contact_id FROM mailing_recipients WHERE mailing_id = :id);
+
+-- name: fan_out_to_client
+-- A client created or edited while mailings run: it joins those it now matches...
+INSERT INTO messages (contact_id, mailing_id, channel, status, next_attempt_at, created_at, updated_at)
+SELECT r.contact_id, r.mailing_id, 'sms', 'pending', :now, :now, :now
+FROM mailing_recipients r JOIN mailings m ON m.id = r.mailing_id
+WHERE r.contact_id = :id AND m.deleted_at IS NULL AND m.fanned_out_at IS NOT NULL AND m.datetime_end > :now
+ON CONFLICT (mailing_id, contact_id) DO UPDATE
+SET status = 'pending', next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
+WHERE status = 'cancelled';
+
+-- name: cancel_unmatched_for_client
+-- ...and leaves, for what is not sent yet, those it no longer matches.
+UPDATE messages SET status = 'cancelled', updated_at = :now
+WHERE contact_id = :id AND status = 'pending'
+  AND mailing_id NOT IN (SELECT mailing_id FROM mailing_recipients WHERE contact_id = :id);
 
 -- name: mark_fanned_out
 UPDATE mailings SET fanned_out_at = :now WHERE id = :id;
