@@ -16,10 +16,7 @@ def _with_counts(mailing: dict, statuses: dict[str, int]) -> dict:
 
 async def list_stats(request: web.Request) -> web.Response:
     page = Page(request)
-    db = request.app[DB]
-    count, results = await mailings.list_mailings(db, limit=page.limit, offset=page.offset)
-    counts = await mailings.status_counts(db, [mailing["id"] for mailing in results])
-    results = [_with_counts(mailing, counts[mailing["id"]]) for mailing in results]
+    count, results = await mailings.list_mailings_with_counts(request.app[DB], limit=page.limit, offset=page.offset)
     return respond(page.envelope(count, results))
 
 

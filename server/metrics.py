@@ -17,12 +17,17 @@ class Metrics:
         self.latency = Histogram("herald_http_request_seconds", "Time to answer an HTTP request",
                                  ["route"], registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
+        self._children: dict[tuple[str, str, int], tuple] = {}
         self.mailing_messages = Gauge("herald_mailing_messages", "Messages of mailings by status",
                                       ["status"], registry=self.registry)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (method, route, status)
+        if (children := self._children.get(key)) is None:
+            children = self._children[key] = (self.requests.labels(method, route, str(status)),
+                                               self.latency.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self, message_counts: dict[str, int]) -> bytes:
         for status, count in message_counts.items():

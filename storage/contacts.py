@@ -64,13 +64,19 @@ async def _follow_running_mailings(tx: Connection, client_id: int, now: str) -> 
 
 
 async def create_client(db: Database, fields: dict[str, Any]) -> dict[str, Any]:
-    async with db.transaction() as tx:
-        now = to_db(utc_now())
-        await _check_phone_free(tx, fields["phone_number"], None)
-        client_id = await tx.fetch_value(Q.insert_client, {**fields, "now": now})
-        await _write_tags(tx, client_id, fields["tag"])
-        await tx.execute(Q.fan_out_to_client, {"id": client_id, "now": now})
-        return await get_client(tx, client_id)
+    """`fields` as validated (tag already normalised); returns the client as the API shows it."""
+    now = to_db(utc_now())
+    try:
+        async with db.transaction() as tx:
+            client_id = await tx.fetch_value(Q.insert_client, {**fields, "now": now})
+            if tags := split_tags(fields["tag"]):
+                await tx.execute(Q.insert_tags, {"id": client_id, "tags": json.dumps(tags)})
+            await tx.execute(Q.fan_out_to_client, {"id": client_id, "now": now})
+    except sqlite3.IntegrityError as exc:
+        if "contacts.phone_number" in str(exc):
+            raise BadRequest.field("phone_number", DUPLICATE_PHONE) from None
+        raise
+    return {"id": client_id, **{key: fields[key] for key in ("phone_number", "operator_code", "tag", "timezone")}}
 
 
 async def update_client(db: Database, client_id: int, fields: dict[str, Any]) -> dict[str, Any] | None:

@@ -10,24 +10,13 @@ import json
 import sqlite3
 from typing import Any
 
+import orjson
+
 from server.timeutil import to_api, to_db, utc_now
 from storage.db import Connection, Database
 from storage.sql import Q
 
 STATUSES = ("pending", "sending", "sent", "failed", "expired", "cancelled")
-
-
-def to_api_mailing(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "datetime_start": to_api(row["datetime_start"]),
-        "datetime_end": to_api(row["datetime_end"]),
-        "message_text": row["message_text"],
-        "filter_tag": ",".join(json.loads(row["filter_tags"])),
-        "filter_op_codes": ",".join(json.loads(row["filter_op_codes"])),
-        "window_start": row["window_start"],
-        "window_end": row["window_end"],
-    }
 
 
 def _params(fields: dict[str, Any]) -> dict[str, Any]:
@@ -44,18 +33,33 @@ def _params(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 async def get_mailing_row(db: Connection, mailing_id: int) -> sqlite3.Row | None:
-    return await db.fetch_one(Q.get_mailing, {"id": mailing_id})
+    """The stored row, as the dispatch engine needs it."""
+    return await db.fetch_one(Q.get_mailing_row, {"id": mailing_id})
 
 
 async def get_mailing(db: Connection, mailing_id: int) -> dict[str, Any] | None:
-    row = await get_mailing_row(db, mailing_id)
-    return to_api_mailing(row) if row else None
+    """The mailing in the API's shape (the `api_mailings` view)."""
+    row = await db.fetch_one(Q.get_mailing, {"id": mailing_id})
+    return dict(row) if row else None
 
 
 async def list_mailings(db: Database, *, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
     count = await db.fetch_value(Q.count_mailings)
     rows = await db.fetch_all(Q.list_mailings, {"limit": limit, "offset": offset})
-    return count, [to_api_mailing(row) for row in rows]
+    return count, [dict(row) for row in rows]
+
+
+async def list_mailings_with_counts(
+    db: Database, *, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """A page of mailings, each with `statuses` (every status, zeros included) and `total`."""
+    count = await db.fetch_value(Q.count_mailings)
+    page = []
+    for row in await db.fetch_all(Q.list_mailings_with_counts, {"limit": limit, "offset": offset}):
+        mailing = dict(row)
+        statuses = {**dict.fromkeys(STATUSES, 0), **orjson.loads(mailing.pop("statuses"))}
+        page.append({**mailing, "total": sum(statuses.values()), "statuses": statuses})
+    return count, page
 
 
 async def create_mailing(db: Database, fields: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +78,7 @@ async def update_mailing(db: Database, mailing_id: int, fields: dict[str, Any]) 
         if row["fanned_out_at"] is not None:
             await tx.execute(Q.cancel_unmatched, {"id": mailing_id, "now": params["now"]})
             await tx.execute(Q.fan_out, {"id": mailing_id, "now": params["now"]})
-        return to_api_mailing(row)
+        return await get_mailing(tx, mailing_id)
 
 
 async def delete_mailing(db: Database, mailing_id: int) -> bool:

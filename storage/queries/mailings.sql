@@ -7,11 +7,20 @@ VALUES (:datetime_start, :datetime_end, :message_text, :filter_tags, :filter_op_
         :window_start, :window_end, :now, :now)
 RETURNING id;
 
--- name: get_mailing
+-- name: get_mailing_row
 SELECT * FROM mailings WHERE id = :id AND deleted_at IS NULL;
 
+-- name: get_mailing
+SELECT * FROM api_mailings WHERE id = :id;
+
 -- name: list_mailings
-SELECT * FROM mailings WHERE deleted_at IS NULL ORDER BY id LIMIT :limit OFFSET :offset;
+SELECT * FROM api_mailings ORDER BY id LIMIT :limit OFFSET :offset;
+
+-- name: list_mailings_with_counts
+-- statuses: a JSON object {status: count} of the statuses the mailing has messages in.
+SELECT a.*, (SELECT json_group_object(status, count) FROM mailing_status_counts
+             WHERE mailing_id = a.id AND count > 0) AS statuses
+FROM api_mailings a ORDER BY a.id LIMIT :limit OFFSET :offset;
 
 -- name: count_mailings
 SELECT count(*) FROM mailings WHERE deleted_at IS NULL;
