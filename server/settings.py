@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -70,19 +70,56 @@ class SmtpSettings(Section):
     timeout_seconds: float = Field(30, gt=0)
 
 
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
+def _crontab(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"not a crontab line (minute hour day month weekday): {exc}") from None
+    return value
+
+
+Zone = Annotated[str, AfterValidator(_known_zone)]
+Crontab = Annotated[str, AfterValidator(_crontab)]
+
+
 class ReportSettings(Section):
     daily_stats_to: list[str] = []
     daily_stats_at: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    timezone: str = "UTC"
+    timezone: Zone = "UTC"
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
+
+class SubscriptionSettings(Section):
+    double_opt_in: bool = True
+    confirmation_cooldown_minutes: float = Field(60, ge=0)
+    production: bool = False
+    price_index: Literal["sandbox", "http"] = "sandbox"
+    price_index_url: str = ""
+    price_index_token: str = ""
+    price_index_timeout_seconds: float = Field(10, gt=0)
+    price_index_batch_size: int = Field(100, ge=1, le=1000)
+    price_index_concurrency: int = Field(4, ge=1, le=100)
+    update_schedule: Crontab = "0 * * * *"
+    preheat_schedule: Crontab = "*/15 * * * *"
+    send_schedule: Crontab = "30 * * * *"
+    schedule_timezone: Zone = "UTC"
+    email_max_attempts: int = Field(5, ge=1)
+    email_retry_base_seconds: float = Field(60, gt=0)
+
+    @model_validator(mode="after")
+    def _http_needs_url(self) -> SubscriptionSettings:
+        if self.price_index == "http" and not self.price_index_url.startswith(("http://", "https://")):
+            raise ValueError("price_index_url must be an http(s) URL when price_index is 'http'")
+        return self
 
 
 class Settings(BaseSettings):
@@ -97,6 +134,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     smtp: SmtpSettings = SmtpSettings()
     reports: ReportSettings = ReportSettings()
+    subscriptions: SubscriptionSettings = SubscriptionSettings()
 
     @classmethod
     def settings_customise_sources(
