@@ -33,6 +33,15 @@ class NotFound(HeraldError):
     status = 404
 
 
+class Conflict(HeraldError):
+    """409: the request contradicts what is stored (e.g. an email owned by another subscriber)."""
+
+    status = 409
+
+    def __init__(self, detail: str, field: str | None = None) -> None:
+        super().__init__(detail, {field: [detail]} if field else None)
+
+
 class MethodNotAllowed(HeraldError):
     status = 405
 

@@ -19,18 +19,38 @@ def drf_error(error: HeraldError) -> dict:
     return {"detail": error.detail}
 
 
+def status_error(error: HeraldError) -> dict:
+    """The subscriptions family's envelope: {"status": "error", "message": ..., "errors": {...}}."""
+    body: dict = {"status": "error", "message": error.detail or _summary(error.fields)}
+    if error.fields:
+        body["errors"] = error.fields
+    return body
+
+
+def _summary(fields: dict[str, list[str]]) -> str:
+    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
     prefixes: tuple[str, ...]
     needs_token: bool
     error_body: Callable[[HeraldError], dict]
+    public: tuple[str, ...] = ()  # paths of the family that need no token
+
+    def token_required(self, path: str) -> bool:
+        return self.needs_token and not path.startswith(self.public)
 
 
 NOTIFICATIONS = Family("notifications", ("/Clients", "/Mailing", "/Stats"), True, drf_error)
+SUBSCRIPTIONS = Family(
+    "subscriptions", ("/email_subscription/",), True, status_error,
+    public=("/email_subscription/v1.0/confirm", "/email_subscription/v1.0/unsubscribe"),
+)
 SYSTEM = Family("system", ("/",), False, drf_error)
 
-FAMILIES = (NOTIFICATIONS,)
+FAMILIES = (NOTIFICATIONS, SUBSCRIPTIONS)
 
 
 def family_of(path: str) -> Family:

@@ -51,6 +51,11 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
+async def read_params(request: web.Request) -> dict[str, Any]:
+    """Query string and body together (the body wins): for APIs used both as links and forms."""
+    return {**request.query, **await read_body(request)}
+
+
 def validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
     """`model` built from `data`, or a 400 that names every bad field and says why."""
     try:

@@ -73,7 +73,7 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
 async def token_auth(request: web.Request, handler) -> web.StreamResponse:
     """`Authorization: Token <t>` on every route of a family that needs it (404s excepted)."""
     family = family_of(request.path)
-    if family.needs_token and not isinstance(request.match_info.http_exception, web.HTTPNotFound):
+    if family.token_required(request.path) and not isinstance(request.match_info.http_exception, web.HTTPNotFound):
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "token" or not token.strip():
             raise Unauthorized("Authentication credentials were not provided.")
