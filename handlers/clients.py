@@ -54,9 +54,10 @@ async def replace_client(request: web.Request) -> web.Response:
 
 
 async def delete_client(request: web.Request) -> web.Response:
-    if not await contacts.delete_client(request.app[DB], path_id(request)):
+    client_id = path_id(request)
+    if not await contacts.delete_client(request.app[DB], client_id):
         raise NotFound("Not found.")
-    request.app[DISPATCHER].wake()
+    request.app[DISPATCHER].client_deleted(client_id)
     return web.Response(status=204)
 
 

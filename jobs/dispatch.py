@@ -3,7 +3,14 @@ each recipient's window and the mailing's span, retries with backoff, records ou
 
 The database is the source of truth. The engine keeps nothing that a restart would need: on start
 it puts back what was in flight and works out its next wake-up from the tables. The scheduler only
-wakes it (a start, an end, a window opening, a retry falling due); API calls wake it too.
+wakes it (a start, an end, a window opening, a retry falling due); API calls wake it too, and so do
+the workers when the queue runs low. A pass never waits for the workers: it claims only what the
+queue has room for, shared among the running mailings, so one big mailing cannot hold up another's
+start or end.
+
+A claimed message is `sending` in the database until its outcome is recorded. Right before each
+attempt a worker checks the message against its mailing as it is now (deleted, ended, not started,
+window closed, filters changed), so an edit or a delete applies to everything not yet on the wire.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import asyncio
 import logging
 import random
 import sqlite3
+import time as clock
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -19,7 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from jobs.windows import is_open, next_opening, parse_hhmm
 from server.gateways.sms import SmsTransport
-from server.gateways.sms_protocol import Verdict
+from server.gateways.sms_protocol import Outcome, Verdict
 from server.settings import NotificationSettings
 from server.timeutil import from_db, to_db, utc_now
 from storage import mailings, messages
@@ -40,6 +48,8 @@ class Plan:
     end: datetime
     text: str
     window: tuple[time, time] | None
+    filters: tuple[str, str]  # (filter_tags, filter_op_codes) as stored
+    version: str  # the row's updated_at: of two views of a mailing, the later one wins
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Plan:
@@ -47,7 +57,8 @@ class Plan:
         if row["window_start"] is not None:
             window = (parse_hhmm(row["window_start"]), parse_hhmm(row["window_end"]))
         return cls(row["id"], from_db(row["datetime_start"]), from_db(row["datetime_end"]),
-                   row["message_text"], window)
+                   row["message_text"], window, (row["filter_tags"], row["filter_op_codes"]),
+                   row["updated_at"])
 
     def running(self, now: datetime) -> bool:
         return self.start <= now < self.end
@@ -62,7 +73,7 @@ class Plan:
         return [zone for zone in zones if is_open(*self.window, zone, now)]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Job:
     message_id: int
     mailing_id: int
@@ -70,6 +81,7 @@ class Job:
     phone: str
     zone: str
     attempts: int
+    filters: tuple[str, str]  # the mailing's filters when the message was claimed
 
 
 class RateLimiter:
@@ -106,12 +118,21 @@ class Dispatcher:
         self._transport = transport
         self._scheduler = scheduler
         self._limiter = RateLimiter(settings.rate_limit)
-        self._queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=settings.concurrency * 4)
+        # Only the pump puts jobs in, never more than `_capacity`; workers wake it at `_low_water`.
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._capacity = 4 * settings.concurrency
+        self._low_water = self._capacity // 2
+        self._more_due = False  # the last pass left due messages behind for want of room
         self._plans: dict[int, Plan] = {}
+        self._deleted: set[int] = set()
+        self._deleted_clients: set[int] = set()
         self._results: list[dict] = []
+        self._refilter: set[int] = set()
         self._wake = asyncio.Event()
         self._flush_now = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
+        self._senders: list[asyncio.Task] = []
+        self._flusher: asyncio.Task | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -119,23 +140,29 @@ class Dispatcher:
         put_back = await messages.reset_in_flight(self._db, utc_now())
         if put_back:
             log.info("put %d in-flight messages back to pending", put_back)
-        self._tasks = [asyncio.create_task(self._pump(), name="dispatch-pump"),
-                       asyncio.create_task(self._flush_loop(), name="dispatch-flush")]
-        self._tasks += [asyncio.create_task(self._work(), name=f"dispatch-worker-{n}")
-                        for n in range(self._settings.concurrency)]
+        self._stopping = False
+        self._flusher = asyncio.create_task(self._flush_loop(), name="dispatch-flush")
+        self._senders = [asyncio.create_task(self._pump(), name="dispatch-pump")]
+        self._senders += [asyncio.create_task(self._work(), name=f"dispatch-worker-{n}")
+                          for n in range(self._settings.concurrency)]
         self._scheduler.add_job(self._scheduled_wake, "interval", seconds=self.SAFETY_WAKE_SECONDS,
                                 id=SAFETY_JOB, replace_existing=True)
         self.wake()
 
     async def stop(self) -> None:
         """Stop sending; what was queued goes back to pending, what was in flight stays `sending`
-        and is put back by the next start."""
-        for task in self._tasks:
+        and is put back by the next start. Every outcome already known is recorded."""
+        for task in self._senders:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*self._senders, return_exceptions=True)
+        self._senders = []
         while not self._queue.empty():
             self._results.append(self._result(self._queue.get_nowait(), "pending", tried=0))
+        self._stopping = True
+        self._flush_now.set()
+        if self._flusher is not None:
+            await self._flusher
+            self._flusher = None
         await self._flush()
 
     def wake(self) -> None:
@@ -143,13 +170,28 @@ class Dispatcher:
         self._wake.set()
 
     async def mailing_changed(self, mailing_id: int) -> None:
-        """A mailing was edited or deleted: queued messages follow its new state before sending."""
+        """A mailing was edited or deleted: messages not yet sent follow its new state."""
         row = await mailings.get_mailing_row(self._db, mailing_id)
         if row is None:
+            self._deleted.add(mailing_id)
             self._plans.pop(mailing_id, None)
         else:
-            self._plans[mailing_id] = Plan.from_row(row)
+            self._adopt(Plan.from_row(row))
         self.wake()
+
+    def _adopt(self, plan: Plan) -> Plan | None:
+        """Keep the latest view of a mailing (a pass may read it just before an edit lands)."""
+        if plan.id in self._deleted:
+            return None
+        current = self._plans.get(plan.id)
+        if current is not None and current.version > plan.version:
+            return current
+        self._plans[plan.id] = plan
+        return plan
+
+    def client_deleted(self, client_id: int) -> None:
+        """A client was deleted: its messages already queued are cancelled, not sent."""
+        self._deleted_clients.add(client_id)
 
     async def _scheduled_wake(self) -> None:
         self.wake()
@@ -169,30 +211,57 @@ class Dispatcher:
 
     async def _pass(self) -> datetime | None:
         now = utc_now()
-        for mailing_id in await messages.mailings_to_fan_out(self._db, now):
-            created = await mailings.fan_out(self._db, mailing_id)
-            log.info("mailing started: %d messages created", created, extra={"mailing_id": mailing_id})
-        if expired := await messages.expire_ended(self._db, now):
-            log.info("%d messages expired at their mailing's end", expired)
-        zones = await messages.contact_timezones(self._db)
-        running = [Plan.from_row(row) for row in await messages.running_mailings(self._db, now)]
-        for plan in running:
-            self._plans[plan.id] = plan
-            await self._feed(plan.id, zones)
+        await self._start_due(now)
+        for mailing_id, expired in (await messages.expire_ended(self._db, now)).items():
+            log.info("%d messages expired at the mailing's end", expired, extra={"mailing_id": mailing_id})
+        self._forget_ended(now)
+        rows = await messages.running_mailings(self._db, now)
+        running = [plan for row in rows if (plan := self._adopt(Plan.from_row(row))) is not None]
+        zones = await messages.contact_timezones(self._db) if any(p.window for p in running) else []
+        await self._feed(running, zones)
         return await self._next_wake(running, zones)
 
-    async def _feed(self, mailing_id: int, zones: list[str]) -> None:
-        while (plan := self._plans.get(mailing_id)) is not None:
-            now = utc_now()
-            open_zones = plan.open_zones(zones, now)
-            if not plan.running(now) or open_zones == []:
-                return
-            rows = await messages.claim_due(self._db, mailing_id, open_zones, now, self.CLAIM_BATCH)
-            if not rows:
-                return
-            for row in rows:
-                await self._queue.put(Job(row["id"], mailing_id, row["contact_id"], row["phone_number"],
-                                          row["timezone"], row["attempts"]))
+    async def _start_due(self, now: datetime) -> None:
+        for mailing_id in await messages.mailings_to_fan_out(self._db, now):
+            started = clock.perf_counter()
+            created = await mailings.fan_out(self._db, mailing_id)
+            log.info("mailing started: %d messages created", created, extra={
+                "mailing_id": mailing_id, "duration_ms": round((clock.perf_counter() - started) * 1000, 1)})
+
+    def _forget_ended(self, now: datetime) -> None:
+        """A job of a forgotten mailing goes back to pending, and its mailing's end expires it."""
+        for plan in [plan for plan in self._plans.values() if plan.end <= now]:
+            del self._plans[plan.id]
+
+    async def _feed(self, running: list[Plan], zones: list[str]) -> None:
+        """Fill the queue's free room, shared evenly among the mailings that have due messages."""
+        room = self._capacity - self._queue.qsize()
+        hungry = list(running)
+        while room > 0 and hungry:
+            share = max(1, room // len(hungry))
+            for plan in list(hungry):
+                wanted = min(share, room, self.CLAIM_BATCH)
+                claimed = await self._claim(plan.id, zones, wanted)
+                room -= claimed
+                if claimed < wanted:
+                    hungry.remove(plan)
+                if room <= 0:
+                    break
+        self._more_due = bool(hungry)
+
+    async def _claim(self, mailing_id: int, zones: list[str], limit: int) -> int:
+        plan = self._plans.get(mailing_id)
+        now = utc_now()
+        if plan is None or not plan.running(now):
+            return 0
+        open_zones = plan.open_zones(zones, now)
+        if open_zones == []:
+            return 0
+        rows = await messages.claim_due(self._db, mailing_id, open_zones, now, limit)
+        for row in rows:
+            self._queue.put_nowait(Job(row["id"], mailing_id, row["contact_id"], row["phone_number"],
+                                       row["timezone"], row["attempts"], plan.filters))
+        return len(rows)
 
     async def _next_wake(self, running: list[Plan], zones: list[str]) -> datetime | None:
         now = utc_now()
@@ -218,30 +287,31 @@ class Dispatcher:
     async def _work(self) -> None:
         while True:
             job = await self._queue.get()
+            if self._more_due and self._queue.qsize() <= self._low_water:
+                self._more_due = False
+                self.wake()
             try:
                 result = await self._deliver(job)
             except Exception:
-                log.exception("sending failed unexpectedly", extra=self._ids(job))
-                result = self._result(job, "pending", tried=0)
+                log.exception("could not handle the message; trying again later", extra=self._ids(job))
+                later = to_db(utc_now() + timedelta(seconds=self.SAFETY_WAKE_SECONDS))
+                result = self._result(job, "pending", tried=0, next_attempt_at=later)
             self._results.append(result)
             if len(self._results) >= self.CLAIM_BATCH:
                 self._flush_now.set()
 
     async def _deliver(self, job: Job) -> dict:
-        plan = self._plans.get(job.mailing_id)
-        if plan is None:
-            return self._result(job, "cancelled", tried=0)
+        if (held := self._hold(job, utc_now())) is not None:
+            return held
         await self._limiter.wait()
         now = utc_now()
-        if now >= plan.end:
-            return self._result(job, "expired", tried=0)
-        if now < plan.start or not plan.open_for(job.zone, now):
-            return self._result(job, "pending", tried=0)
+        if (held := self._hold(job, now)) is not None:
+            return held
+        plan = self._plans[job.mailing_id]
         deadline = min(self._settings.timeout_seconds, (plan.end - now).total_seconds())
-        outcome = await self._transport.send(job.message_id, job.phone, plan.text, deadline)
+        outcome = await self._send(job, plan.text, deadline)
         if outcome.verdict is Verdict.SENT:
-            log.debug("message sent", extra=self._ids(job))
-            return self._result(job, "sent", body=plan.text, sent_at=to_db(utc_now()))
+            return self._result(job, "sent", body=plan.text)
         attempts = job.attempts + 1
         if outcome.verdict is Verdict.FAIL or attempts >= self._settings.max_attempts:
             error = outcome.error if outcome.verdict is Verdict.FAIL else f"gave up after {attempts} attempts: {outcome.error}"
@@ -250,6 +320,30 @@ class Dispatcher:
         retry_at = utc_now() + timedelta(seconds=self._backoff(attempts))
         log.info("message will be retried at %s: %s", to_db(retry_at), outcome.error, extra=self._ids(job))
         return self._result(job, "pending", error=outcome.error, next_attempt_at=to_db(retry_at))
+
+    def _hold(self, job: Job, now: datetime) -> dict | None:
+        """The result of a job that must not be sent now, or None when it may go."""
+        if job.mailing_id in self._deleted or job.client_id in self._deleted_clients:
+            return self._result(job, "cancelled", tried=0)
+        plan = self._plans.get(job.mailing_id)
+        if plan is None:
+            return self._result(job, "pending", tried=0)
+        if plan.filters != job.filters:
+            # Claimed before the filters changed: back to pending, where the new filters apply.
+            self._refilter.add(job.mailing_id)
+            return self._result(job, "pending", tried=0)
+        if now >= plan.end:
+            return self._result(job, "expired", tried=0)
+        if now < plan.start or not plan.open_for(job.zone, now):
+            return self._result(job, "pending", tried=0)
+        return None
+
+    async def _send(self, job: Job, text: str, deadline: float) -> Outcome:
+        try:
+            return await self._transport.send(job.message_id, job.phone, text, deadline)
+        except Exception as exc:
+            log.exception("sending failed unexpectedly", extra=self._ids(job))
+            return Outcome(Verdict.RETRY, f"unexpected error: {exc.__class__.__name__}: {exc}")
 
     def _backoff(self, attempts: int) -> float:
         """Exponential with 'equal jitter': half the delay fixed, half random."""
@@ -262,17 +356,19 @@ class Dispatcher:
 
     @staticmethod
     def _result(job: Job, status: str, *, tried: int = 1, body: str | None = None,
-                sent_at: str | None = None, error: str | None = None,
-                next_attempt_at: str | None = None) -> dict:
+                error: str | None = None, next_attempt_at: str | None = None) -> dict:
+        """A row for `record_result`; `sent` is stamped now, `pending` is due now unless told."""
+        now = to_db(utc_now())
         if status == "pending" and next_attempt_at is None:
-            next_attempt_at = to_db(utc_now())
-        return {"id": job.message_id, "status": status, "tried": tried, "body": body, "sent_at": sent_at,
-                "next_attempt_at": next_attempt_at, "last_error": error, "now": to_db(utc_now())}
+            next_attempt_at = now
+        return {"id": job.message_id, "status": status, "tried": tried, "body": body,
+                "sent_at": now if status == "sent" else None, "next_attempt_at": next_attempt_at,
+                "last_error": error, "now": now}
 
     # -- recording ----------------------------------------------------------------------------
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._flush_now.wait(), self.FLUSH_EVERY_SECONDS)
             except asyncio.TimeoutError:
@@ -284,11 +380,19 @@ class Dispatcher:
         if not self._results:
             return
         batch, self._results = self._results, []
+        refilter, self._refilter = self._refilter, set()
         try:
-            await messages.record_results(self._db, batch)
+            await messages.record_results(self._db, batch, refilter)
         except Exception:
             log.exception("could not record %d results; keeping them for the next flush", len(batch))
-            self._results[:0] = batch
+            self._keep(batch, refilter)
             return
+        except BaseException:
+            self._keep(batch, refilter)
+            raise
         if any(result["status"] == "pending" for result in batch):
             self.wake()
+
+    def _keep(self, batch: list[dict], refilter: set[int]) -> None:
+        self._results[:0] = batch
+        self._refilter |= refilter

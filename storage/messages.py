@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from datetime import datetime
 
-from server.timeutil import from_db, to_db
+from server.timeutil import from_db, to_db, utc_now
 from storage.db import Database
 from storage.sql import Q
 
@@ -23,9 +24,10 @@ async def mailings_to_fan_out(db: Database, now: datetime) -> list[int]:
     return [row["id"] for row in await db.fetch_all(Q.mailings_to_fan_out, {"now": to_db(now)})]
 
 
-async def expire_ended(db: Database, now: datetime) -> int:
+async def expire_ended(db: Database, now: datetime) -> Counter[int]:
+    """Expire what ended mailings left unsent; how many per mailing."""
     async with db.transaction() as tx:
-        return await tx.execute(Q.expire_ended, {"now": to_db(now)})
+        return Counter(row[0] for row in await tx.fetch_all(Q.expire_ended, {"now": to_db(now)}))
 
 
 async def running_mailings(db: Database, now: datetime) -> list[sqlite3.Row]:
@@ -56,10 +58,16 @@ async def claim_due(
         return rows
 
 
-async def record_results(db: Database, results: list[dict]) -> None:
-    """Each result: id, status, tried, body, sent_at, next_attempt_at, last_error, now."""
+async def record_results(db: Database, results: list[dict], refilter: set[int] = frozenset()) -> None:
+    """Each result: id, status, tried, body, sent_at, next_attempt_at, last_error, now.
+
+    `refilter`: mailings some of whose messages were taken back unsent after their filters changed;
+    those back in `pending` that the new filters no longer match are cancelled.
+    """
     async with db.transaction() as tx:
         await tx.execute_many(Q.record_result, results)
+        for mailing_id in refilter:
+            await tx.execute(Q.cancel_unmatched, {"id": mailing_id, "now": to_db(utc_now())})
 
 
 async def next_mailing_start(db: Database, now: datetime) -> datetime | None:

@@ -41,7 +41,7 @@ class HttpTransport:
         request = build_send(self._settings.provider_url, self._settings.provider_token, message_id, phone, text)
         try:
             async with self._session.post(
-                request.url, data=request.body, headers=request.headers,
+                request.url, data=request.body, headers=request.headers, allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as reply:
                 return parse_reply(reply.status, await reply.read())

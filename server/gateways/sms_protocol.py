@@ -43,11 +43,12 @@ def build_send(provider_url: str, token: str, message_id: int, phone: str, text:
 
 
 def parse_reply(status: int, body: bytes) -> Outcome:
-    """429 and 5xx are retried, other 4xx fail the message, a 200 must say code 0."""
-    if status == 429 or status >= 500:
-        return Outcome(Verdict.RETRY, f"provider answered HTTP {status}")
-    if status != 200:
+    """A 4xx other than 429 fails the message; a 200 must say code 0; anything else
+    (429, 5xx, a 200 without code 0, an unexpected 1xx/2xx/3xx) is worth another attempt."""
+    if 400 <= status < 500 and status != 429:
         return Outcome(Verdict.FAIL, f"provider rejected the message: HTTP {status} {_excerpt(body)}")
+    if status != 200:
+        return Outcome(Verdict.RETRY, f"provider answered HTTP {status}")
     try:
         reply = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
