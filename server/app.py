@@ -1,8 +1,8 @@
 """`create_app(settings)`: the whole server, read top to bottom.
 
 Each long-lived resource is opened in a cleanup context and closed in reverse order: the
-database, the scheduler, the email sender (and the daily report it sends), the SMS transport and
-its dispatch engine.
+database, the scheduler, the email sender (and the daily report it sends), the email outbox, the
+SMS transport and its dispatch engine.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from handlers import clients, docs, mailings, stats, system
+from handlers import clients, docs, mailings, stats, subscriptions, system
 from jobs.dispatch import Dispatcher
+from jobs.outbox import Outbox
 from jobs.report import schedule_daily_report
 from jobs.scheduler import make_scheduler
 from server.gateways.email import EmailSender
 from server.gateways.sms import make_transport
-from server.keys import DB, DISPATCHER, EMAIL, METRICS, SCHEDULER, SETTINGS, TOKENS
+from server.keys import DB, DISPATCHER, EMAIL, METRICS, OUTBOX, SCHEDULER, SETTINGS, TOKENS
 from server.metrics import Metrics
 from server.middlewares import errors, request_log, token_auth
 from server.settings import Settings
@@ -50,6 +51,13 @@ async def email(app: web.Application) -> AsyncIterator[None]:
     await app[EMAIL].close()
 
 
+async def outbox(app: web.Application) -> AsyncIterator[None]:
+    app[OUTBOX] = Outbox(app[DB], app[EMAIL], app[SETTINGS].subscriptions)
+    await app[OUTBOX].start()
+    yield
+    await app[OUTBOX].stop()
+
+
 async def dispatcher(app: web.Application) -> AsyncIterator[None]:
     transport = make_transport(app[SETTINGS].notifications)
     app[DISPATCHER] = Dispatcher(app[DB], app[SETTINGS].notifications, transport, app[SCHEDULER])
@@ -63,6 +71,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_log, errors, token_auth])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app.cleanup_ctx.extend([database, scheduler, email, dispatcher])
-    app.add_routes(clients.routes + mailings.routes + stats.routes + system.routes + docs.routes)
+    app.cleanup_ctx.extend([database, scheduler, email, outbox, dispatcher])
+    app.add_routes(clients.routes + mailings.routes + stats.routes + subscriptions.routes + system.routes
+                   + docs.routes)
     return app

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from jobs.dispatch import Dispatcher
+    from jobs.outbox import Outbox
     from server.gateways.email import EmailSender
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -24,3 +25,4 @@ METRICS = web.AppKey("metrics", Metrics)
 SCHEDULER = web.AppKey("scheduler", "AsyncIOScheduler")
 DISPATCHER = web.AppKey("dispatcher", "Dispatcher")
 EMAIL = web.AppKey("email", "EmailSender")
+OUTBOX = web.AppKey("outbox", "Outbox")

@@ -1,0 +1,73 @@
+-- Subscribers and their subscriptions (seed 001), as the subscription API reads and writes them.
+
+-- name: subscriber_by_id
+SELECT * FROM subscribers WHERE id = :id;
+
+-- name: subscriber_by_passportuid
+SELECT * FROM subscribers WHERE passportuid = :passportuid;
+
+-- name: subscriber_by_email
+SELECT * FROM subscribers WHERE email = :email;
+
+-- name: insert_email_contact
+INSERT INTO contacts (email, created_at, updated_at) VALUES (:email, :now, :now) RETURNING id;
+
+-- name: update_contact_email
+UPDATE contacts SET email = :email, updated_at = :now WHERE id = :contact_id;
+
+-- name: insert_subscriber
+INSERT INTO subscribers (id, contact_id, email, passportuid, session_sha256, created_at, updated_at)
+VALUES (:id, :contact_id, :email, :passportuid, :session_sha256, :now, :now);
+
+-- name: update_subscriber_identity
+-- A changed email is a new, unconfirmed address.
+UPDATE subscribers
+SET passportuid = coalesce(:passportuid, passportuid),
+    session_sha256 = coalesce(:session_sha256, session_sha256),
+    confirmed_at = CASE WHEN email IS :email THEN confirmed_at END,
+    confirmation_sent_at = CASE WHEN email IS :email THEN confirmation_sent_at END,
+    email = :email,
+    updated_at = :now
+WHERE id = :id;
+
+-- name: mark_confirmed
+UPDATE subscribers SET confirmed_at = coalesce(confirmed_at, :now), updated_at = :now WHERE id = :id;
+
+-- name: mark_confirmation_sent
+UPDATE subscribers SET confirmation_sent_at = :now, updated_at = :now WHERE id = :id;
+
+-- name: queue_email
+INSERT INTO messages (contact_id, channel, status, next_attempt_at, payload, created_at, updated_at)
+VALUES (:contact_id, 'email', 'pending', :now, :payload, :now, :now);
+
+-- name: upsert_direction
+INSERT INTO directions (qkey, date_range, filter, created_at) VALUES (:qkey, :date_range, :filter, :now)
+ON CONFLICT (qkey, date_range, filter) DO UPDATE SET qkey = excluded.qkey
+RETURNING id;
+
+-- name: upsert_subscription
+-- Subscribing again to the same qkey updates the subscription (and revives an unsubscribed one);
+-- the price last emailed only carries over while the direction stays the same.
+INSERT INTO subscriptions (subscriber_id, direction_id, qkey, date_range, filter, filter_url_postfix,
+                           email_source, created_at, updated_at)
+VALUES (:subscriber_id, :direction_id, :qkey, :date_range, :filter, :filter_url_postfix,
+        :email_source, :now, :now)
+ON CONFLICT (subscriber_id, qkey) DO UPDATE
+SET notified_price = CASE WHEN direction_id = excluded.direction_id THEN notified_price END,
+    notified_currency = CASE WHEN direction_id = excluded.direction_id THEN notified_currency END,
+    direction_id = excluded.direction_id, date_range = excluded.date_range, filter = excluded.filter,
+    filter_url_postfix = excluded.filter_url_postfix, email_source = excluded.email_source,
+    updated_at = excluded.updated_at, unsubscribed_at = NULL;
+
+-- name: active_subscriptions
+SELECT qkey, date_range, filter_url_postfix FROM subscriptions
+WHERE subscriber_id = :subscriber_id AND unsubscribed_at IS NULL
+ORDER BY id;
+
+-- name: unsubscribe_all
+UPDATE subscriptions SET unsubscribed_at = :now, updated_at = :now
+WHERE subscriber_id = :subscriber_id AND unsubscribed_at IS NULL;
+
+-- name: unsubscribe_qkey
+UPDATE subscriptions SET unsubscribed_at = coalesce(unsubscribed_at, :now), updated_at = :now
+WHERE subscriber_id = :subscriber_id AND qkey = :qkey;
