@@ -1,9 +1,13 @@
 """Herald's entry point: parse the command line, load settings, then serve (the default) or run
-one management command.
+one management command (jobs/commands.py).
 
-    python main.py [--config FILE]                  serve on server.host:server.port
+    python main.py [--config FILE]                         serve on server.host:server.port
     python main.py [--config FILE] create_token NAME
     python main.py [--config FILE] send_daily_report
+    python main.py [--config FILE] update_subscriptions | preheat_subscriptions
+    python main.py [--config FILE] send_emails | send_email_to EMAIL
+    python main.py [--config FILE] set_test_min_price_for_direction QKEY
+    python main.py [--config FILE] set_test_min_price_for_filtered_direction QKEY
 """
 
 from __future__ import annotations
@@ -15,49 +19,49 @@ import sys
 import uvloop
 from aiohttp import web
 
-from jobs.report import send_daily_report
+from jobs import commands
 from server.app import create_app
-from server.gateways.email import EmailError, EmailSender
 from server.logs import setup_logging
 from server.settings import Settings, SettingsError, config_path, load_settings
-from storage.db import Database
-from storage.tokens import create_token
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="main.py", description="Herald customer-messaging server")
     parser.add_argument("--config", help="settings file (default: $HERALD_CONFIG or ./config.toml)")
-    commands = parser.add_subparsers(dest="command", metavar="command")
-    commands.add_parser("serve", help="run the server (the default)")
-    token = commands.add_parser("create_token", help="make an API token and print it once")
-    token.add_argument("name", help="who or what the token is for")
-    commands.add_parser("send_daily_report", help="email the last day's mailing report now")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    sub.add_parser("serve", help="run the server (the default)")
+    sub.add_parser("create_token", help="make an API token and print it once").add_argument("name")
+    sub.add_parser("send_daily_report", help="email the last day's mailing report now")
+    sub.add_parser("update_subscriptions", help="refresh the minimum price of every subscribed direction")
+    sub.add_parser("preheat_subscriptions", help="first prices for subscriptions of the last day that have none")
+    sub.add_parser("send_emails", help="email every subscriber whose direction's price changed")
+    sub.add_parser("send_email_to", help="the same, for one address only").add_argument("email")
+    sub.add_parser("set_test_min_price_for_direction",
+                   help="random prices for yesterday and today of a direction (not in production)").add_argument("qkey")
+    sub.add_parser("set_test_min_price_for_filtered_direction",
+                   help="the same, for the filtered subscriptions of a direction").add_argument("qkey")
     return parser.parse_args(argv)
 
 
-async def run_create_token(settings: Settings, name: str) -> None:
-    db = Database(settings.storage.path)
-    await db.open()
+def run_command(args: argparse.Namespace, settings: Settings) -> int:
+    match args.command:
+        case "create_token":
+            job = commands.cmd_create_token(settings, args.name)
+        case "send_daily_report":
+            job = commands.cmd_send_daily_report(settings)
+        case "update_subscriptions" | "preheat_subscriptions":
+            job = commands.cmd_update_subscriptions(settings, preheat=args.command == "preheat_subscriptions")
+        case "send_emails":
+            job = commands.cmd_send_emails(settings)
+        case "send_email_to":
+            job = commands.cmd_send_emails(settings, only_email=args.email)
+        case "set_test_min_price_for_direction" | "set_test_min_price_for_filtered_direction":
+            job = commands.cmd_set_test_min_price(settings, args.qkey, filtered="filtered" in args.command)
     try:
-        print(await create_token(db, name))
-    finally:
-        await db.close()
-
-
-async def run_send_daily_report(settings: Settings) -> int:
-    db, sender = Database(settings.storage.path), EmailSender(settings.smtp)
-    await db.open()
-    await sender.start()
-    try:
-        recipients = await send_daily_report(db, sender, settings.reports)
-    except EmailError as exc:
-        print(f"herald: daily report not sent: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await sender.close()
-        await db.close()
-    print(f"daily report sent to {recipients} recipient(s)")
-    return 0 if recipients else 1
+        return asyncio.run(job)
+    except KeyboardInterrupt:
+        print(f"{args.command}: interrupted; running it again carries on safely", file=sys.stderr)
+        return 130
 
 
 def main(argv: list[str]) -> int:
@@ -68,13 +72,10 @@ def main(argv: list[str]) -> int:
         print(f"herald: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log)
-    if args.command == "create_token":
-        asyncio.run(run_create_token(settings, args.name))
-    elif args.command == "send_daily_report":
-        return asyncio.run(run_send_daily_report(settings))
-    else:
-        web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port,
-                    access_log=None, print=None, loop=uvloop.new_event_loop())
+    if args.command not in (None, "serve"):
+        return run_command(args, settings)
+    web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port,
+                access_log=None, print=None, loop=uvloop.new_event_loop())
     return 0
 
 

@@ -10,7 +10,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobs.directions import Direction, PriceFilter, QkeyError, parse_qkey
 
@@ -37,17 +37,19 @@ Qkey = Annotated[str, AfterValidator(_qkey)]
 Email = Annotated[str | None, AfterValidator(_email)]
 
 
-def _optional_text(value: Any) -> Any:
-    return None if isinstance(value, str) and not value.strip() else value
-
-
 class _Params(BaseModel):
+    """Blank parameters count as absent (defaults apply, required ones are reported missing);
+    numbers sent in JSON for text parameters (a passportuid) are taken as their text."""
+
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    @field_validator("*", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _blank_is_absent(cls, value: Any) -> Any:
-        return _optional_text(value)
+    def _drop_blanks(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {key: str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+                for key, value in data.items() if not (isinstance(value, str) and not value.strip())}
 
 
 class WhoParams(_Params):
@@ -77,15 +79,18 @@ class SubscribeParams(WhoParams):
     date_range: int = Field(0, ge=0, le=30)
     filter: str | None = None
 
-    @field_validator("filter")
+    @field_validator("filter", mode="before")
     @classmethod
-    def _filter(cls, value: str | None) -> str | None:
+    def _filter(cls, value: Any) -> str | None:
         if value is None:
             return None
-        try:
-            data = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"Not JSON: {exc}.") from None
+        if isinstance(value, (dict, list)):  # a JSON body may carry the filter as an object
+            data = value
+        else:
+            try:
+                data = json.loads(value)
+            except (TypeError, json.JSONDecodeError) as exc:
+                raise ValueError(f"Not JSON: {exc}.") from None
         if data is None:
             return None
         if not isinstance(data, dict):

@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-POINT = re.compile(r"^[a-z]\d+$")
-NATIONAL_VERSION = re.compile(r"^[a-z]{2,3}$")
+POINT = re.compile(r"[a-z][0-9]+")
+NATIONAL_VERSION = re.compile(r"[a-z]{2,3}")
 CLASSES = ("economy", "business", "first", "comfort")
 MAX_PASSENGERS = 9
 
@@ -58,7 +58,7 @@ class Direction:
 
 def _date(text: str, part: str) -> date:
     try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:
@@ -66,7 +66,7 @@ def _date(text: str, part: str) -> date:
 
 
 def _count(text: str, part: str, low: int) -> int:
-    if not text.isdigit() or not low <= int(text) <= MAX_PASSENGERS:
+    if not re.fullmatch(r"[0-9]", text) or not low <= int(text) <= MAX_PASSENGERS:
         raise QkeyError(f"{part} must be a whole number from {low} to {MAX_PASSENGERS}, got {text!r}")
     return int(text)
 
@@ -80,7 +80,7 @@ def parse_qkey(qkey: str) -> Direction:
         )
     point_from, point_to, forward, backward, klass, adults, children, infants, national_version = parts
     for name, point in (("point from", point_from), ("point to", point_to)):
-        if not POINT.match(point):
+        if not POINT.fullmatch(point):
             raise QkeyError(f"{name} must be a point key such as c213, got {point!r}")
     if point_from == point_to:
         raise QkeyError("point to must differ from point from")
@@ -97,7 +97,7 @@ def parse_qkey(qkey: str) -> Direction:
         raise QkeyError(f"at most {MAX_PASSENGERS} passengers in all")
     if direction.infants > direction.adults:
         raise QkeyError("infants must not outnumber adults")
-    if not NATIONAL_VERSION.match(national_version):
+    if not NATIONAL_VERSION.fullmatch(national_version):
         raise QkeyError(f"national version must be 2-3 lowercase letters such as ru, got {national_version!r}")
     return direction
 

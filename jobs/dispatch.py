@@ -26,6 +26,7 @@ from datetime import datetime, time, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from jobs.windows import is_open, next_opening, parse_hhmm
+from jobs.waiting import wait_at_most
 from server.gateways.sms import SmsTransport
 from server.gateways.sms_protocol import Outcome, Verdict
 from server.settings import NotificationSettings
@@ -369,10 +370,7 @@ class Dispatcher:
 
     async def _flush_loop(self) -> None:
         while not self._stopping:
-            try:
-                await asyncio.wait_for(self._flush_now.wait(), self.FLUSH_EVERY_SECONDS)
-            except asyncio.TimeoutError:
-                pass
+            await wait_at_most(self._flush_now, self.FLUSH_EVERY_SECONDS)
             self._flush_now.clear()
             await self._flush()
 

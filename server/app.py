@@ -2,11 +2,12 @@
 
 Each long-lived resource is opened in a cleanup context and closed in reverse order: the
 database, the scheduler, the email sender (and the daily report it sends), the email outbox, the
-SMS transport and its dispatch engine.
+price source and the subscription jobs, the SMS transport and its dispatch engine.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -15,8 +16,10 @@ from handlers import clients, docs, mailings, stats, subscriptions, system
 from jobs.dispatch import Dispatcher
 from jobs.outbox import Outbox
 from jobs.report import schedule_daily_report
-from jobs.scheduler import make_scheduler
+from jobs.scheduler import make_scheduler, schedule_recurring
+from jobs.subscription_schedule import subscription_jobs
 from server.gateways.email import EmailSender
+from server.gateways.price_index import make_price_source
 from server.gateways.sms import make_transport
 from server.keys import DB, DISPATCHER, EMAIL, METRICS, OUTBOX, SCHEDULER, SETTINGS, TOKENS
 from server.metrics import Metrics
@@ -58,6 +61,18 @@ async def outbox(app: web.Application) -> AsyncIterator[None]:
     await app[OUTBOX].stop()
 
 
+async def subscription_schedule(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    source = make_price_source(settings.subscriptions)
+    jobs = subscription_jobs(app[DB], source, app[OUTBOX], settings.subscriptions, settings.server.public_url)
+    catching_up = await schedule_recurring(app[SCHEDULER], app[DB], jobs, settings.subscriptions.schedule_timezone)
+    yield
+    for task in catching_up:
+        task.cancel()
+    await asyncio.gather(*catching_up, return_exceptions=True)
+    await source.close()
+
+
 async def dispatcher(app: web.Application) -> AsyncIterator[None]:
     transport = make_transport(app[SETTINGS].notifications)
     app[DISPATCHER] = Dispatcher(app[DB], app[SETTINGS].notifications, transport, app[SCHEDULER])
@@ -71,7 +86,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_log, errors, token_auth])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app.cleanup_ctx.extend([database, scheduler, email, outbox, dispatcher])
+    app.cleanup_ctx.extend([database, scheduler, email, outbox, subscription_schedule, dispatcher])
     app.add_routes(clients.routes + mailings.routes + stats.routes + subscriptions.routes + system.routes
                    + docs.routes)
     return app

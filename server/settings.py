@@ -66,7 +66,7 @@ class SmtpSettings(Section):
     password: str = ""
     security: Literal["none", "starttls", "tls"] = "none"
     from_address: str = "Herald <herald@localhost>"
-    pool_size: int = Field(2, ge=1, le=100)
+    pool_size: int = Field(8, ge=1, le=100)
     timeout_seconds: float = Field(30, gt=0)
 
 

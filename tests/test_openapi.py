@@ -8,6 +8,7 @@ keyword it does not know fails the test, so the document cannot quietly outgrow 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import shutil
@@ -20,7 +21,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from handlers import subscription_schemas
+from jobs import directions
 from server.app import create_app
+from server.families import family_of, status_error
 from tests.conftest import AUTH
 
 SPEC_FILE = Path(__file__).resolve().parent.parent / "server" / "openapi.json"
@@ -55,7 +59,7 @@ ANNOTATIONS = {"description", "title", "readOnly", "writeOnly", "default", "exam
 KEYWORDS = ANNOTATIONS | {
     "$ref", "type", "enum", "const", "format", "pattern", "minLength", "maxLength", "minimum",
     "maximum", "properties", "required", "additionalProperties", "minProperties", "items",
-    "minItems", "oneOf",
+    "minItems", "oneOf", "contentMediaType", "contentSchema",
 }
 TYPES = {
     "null": lambda v: v is None,
@@ -79,6 +83,7 @@ FORMATS = {
     "date-time": _date_time,
     "uri": lambda v: v.startswith(("http://", "https://")),
     "int64": lambda v: -(2**63) <= v < 2**63,
+    "uuid": lambda v: re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", v) is not None,
 }
 
 
@@ -106,6 +111,14 @@ def errors_of(value: Any, schema: dict, at: str = "$") -> list[str]:
             problems.append(f"{at}: {value!r} does not match {schema['pattern']}")
         if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
             problems.append(f"{at}: length {len(value)} out of bounds")
+        if "contentSchema" in schema:  # a string that carries JSON (e.g. the subscriptions' `filter`)
+            assert schema.get("contentMediaType") == "application/json", at
+            try:
+                decoded = json.loads(value)
+            except json.JSONDecodeError:
+                problems.append(f"{at}: {value!r} is not JSON")
+            else:
+                problems += errors_of(decoded, schema["contentSchema"], f"{at}(decoded)")
     if TYPES["number"](value):
         if value < schema.get("minimum", value) or value > schema.get("maximum", value):
             problems.append(f"{at}: {value} out of bounds")
@@ -144,6 +157,28 @@ def test_the_validator_catches_what_it_should():
     assert errors_of({"phone_number": ["This field is required."]}, bad_request) == []
     assert errors_of({"phone_number": "This field is required."}, bad_request)
 
+    status_error = {"$ref": "#/components/schemas/StatusError"}
+    assert errors_of({"status": "error", "message": "Invalid token."}, status_error) == []
+    assert errors_of({"status": "error", "message": "qkey: x", "errors": {"qkey": ["x"]}}, status_error) == []
+    assert errors_of({"status": "error", "message": "qkey: x", "errors": {"qkey": "x"}}, status_error)
+    assert errors_of({"detail": "Invalid token."}, status_error)
+    assert errors_of("54f62277-efdb-4839-a3e2-bcfad309c7e5", {"$ref": "#/components/schemas/SubscriberId"}) == []
+    assert errors_of("no-such-id", {"$ref": "#/components/schemas/SubscriberId"})
+    qkey = {"$ref": "#/components/schemas/Qkey"}
+    assert errors_of("c213_c2_2018-04-01_None_economy_1_0_0_ru", qkey) == []
+    assert errors_of("c213_c2_2018-04-01_None_cheap_1_0_0_ru", qkey)
+    filter_field = {"$ref": "#/components/schemas/SubscribeInput/properties/filter"}
+    assert errors_of('{"withBaggage": true, "transfer": {"count": 3, "hasNight": null}}', filter_field) == []
+    for bad in ('{"withBaggage": false}', '{"transfer": {"count": 0}}', '{"bagage": true}', '{"airlines": ["1"]}',
+                "{not json"):
+        assert errors_of(bad, filter_field), bad
+    check = {"$ref": "#/components/schemas/SubscriptionCheck"}
+    nobody = {"id": None, "subscribed": False, "filter": None, "qkey": None, "date_range": None}
+    assert errors_of({"status": "success", "data": nobody}, check) == []
+    assert errors_of({"status": "success", "data": {**nobody, "subscribed": True}}, check)
+    assert errors_of({"status": "success", "data": {**nobody, "qkey": "c213_c2_2018-04-01_None_economy_1_0_0_ru"}},
+                     check)
+
 
 # -- (a) the document's shape ---------------------------------------------------------------------
 
@@ -175,10 +210,17 @@ def test_document_is_openapi_3_1():
         parameters = [deref(p) for p in SPEC["paths"][path].get("parameters", []) + operation.get("parameters", [])]
         in_path = {p["name"] for p in parameters if p["in"] == "path"}
         assert in_path == set(re.findall(r"\{(\w+)\}", path)), (method, path)
-        family = path.startswith(("/Clients", "/Mailing", "/Stats"))
-        assert operation.get("security", SPEC["security"]) == ([{"TokenAuth": []}] if family else []), (method, path)
-        if family:
-            assert "401" in operation["responses"], (method, path)
+        # The token middleware's own rule (server/families.py) decides which operations need a token.
+        needs_token = family_of(path).token_required(path)
+        security = [{"TokenAuth": []}] if needs_token else []
+        assert operation.get("security", SPEC["security"]) == security, (method, path)
+        assert ("401" in operation["responses"]) == needs_token, (method, path)
+        # Each family's errors in its own envelope: the subscriptions family's is StatusError.
+        for status, response in operation["responses"].items():
+            if status.startswith("4"):
+                schema = deref(response)["content"]["application/json"]["schema"]
+                in_status_envelope = schema == {"$ref": "#/components/schemas/StatusError"}
+                assert in_status_envelope == (family_of(path).error_body is status_error), (method, path, status)
         if "{id}" in path:
             assert "404" in operation["responses"], (method, path)
         if method in ("post", "put", "patch"):
@@ -301,17 +343,27 @@ async def test_the_page_shows_swagger_ui_4_a_3_0_spelling_of_the_same_document(c
 # -- (d) examples and live answers validate against the documented schemas ------------------------
 
 
+def examples_of(media: dict):
+    """A media type's `example` and the values of its named `examples`."""
+    if "example" in media:
+        yield "", media["example"]
+    for name, named in media.get("examples", {}).items():
+        yield f" ({name})", deref(named)["value"]
+
+
 def media_examples():
     for path, method, operation in operations():
         body = deref(operation.get("requestBody", {"content": {}}))
         for media_type, media in body["content"].items():
-            if "example" in media:
-                yield f"{method} {path} request {media_type}", media["example"], media["schema"]
+            for name, example in examples_of(media):
+                yield f"{method} {path} request {media_type}{name}", example, media["schema"]
         for status, response in operation["responses"].items():
             for media_type, media in deref(response).get("content", {}).items():
-                if "example" in media:
-                    yield f"{method} {path} {status} {media_type}", media["example"], media["schema"]
+                for name, example in examples_of(media):
+                    yield f"{method} {path} {status} {media_type}{name}", example, media["schema"]
     for name, schema in SPEC["components"]["schemas"].items():
+        for example in schema.get("examples", []):
+            yield name, example, schema
         for prop, prop_schema in schema.get("properties", {}).items():
             for example in prop_schema.get("examples", []):
                 yield f"{name}.{prop}", example, prop_schema
@@ -324,9 +376,86 @@ def test_every_example_validates_against_its_schema():
         checked += 1
     assert checked > 20
     two_xx = [op for _, _, op in operations() if any(
-        "example" in media for status, r in op["responses"].items() if status.startswith("2")
+        any(examples_of(media)) for status, r in op["responses"].items() if status.startswith("2")
         for media in deref(r).get("content", {}).values())]
-    assert len(two_xx) >= 13  # every JSON 2xx answer of the notification family and /health
+    # every JSON 2xx answer of the notification family, the subscriptions family and /health
+    assert len(two_xx) >= 23
+
+
+# -- (e) the subscriptions family's inputs and filter are the code's -------------------------------
+
+API = "/email_subscription/v1.0"
+SUBSCRIPTION_INPUTS = {  # path: the model its parameters are validated with, and its documented form body
+    f"{API}/subscribe": (subscription_schemas.SubscribeParams, "SubscribeInput"),
+    f"{API}/confirm": (subscription_schemas.ConfirmParams, "ConfirmInput"),
+    f"{API}/user_subscriptions/list": (subscription_schemas.WhoParams, None),
+    f"{API}/user_subscriptions": (subscription_schemas.CheckParams, None),
+    f"{API}/unsubscribe": (subscription_schemas.UnsubscribeParams, "UnsubscribeInput"),
+    f"{API}/unsubscribe/by_direction": (subscription_schemas.UnsubscribeDirectionParams, "UnsubscribeDirectionInput"),
+}
+ONE_CLICK_FIELD = "List-Unsubscribe"  # RFC 8058's body field: documented, read by no model (extras are ignored)
+LIMITS = {"max_length": "maxLength", "ge": "minimum", "le": "maximum"}
+
+
+def limits_of(field) -> dict[str, Any]:
+    return {LIMITS[name]: getattr(item, name) for item in field.metadata for name in LIMITS if hasattr(item, name)}
+
+
+def test_the_subscription_parameters_are_the_models_fields():
+    assert {path for path in SPEC["paths"] if path.startswith(API)} == set(SUBSCRIPTION_INPUTS)
+    for path, (model, body_name) in SUBSCRIPTION_INPUTS.items():
+        fields = model.model_fields
+        required = {name for name, field in fields.items() if field.is_required()}
+        query = {p["name"]: p for p in map(deref, SPEC["paths"][path]["get"]["parameters"])}
+        assert set(query) == set(fields), path
+        assert {name for name, p in query.items() if p["required"]} == required, path
+        for name, field in fields.items():
+            schema = deref(query[name]["schema"])
+            for keyword, value in limits_of(field).items():
+                assert schema.get(keyword) == value, (path, name, keyword)
+        if body_name is None:
+            assert "post" not in SPEC["paths"][path]
+            continue
+        body = SPEC["components"]["schemas"][body_name]
+        assert set(body["properties"]) - {ONE_CLICK_FIELD} == set(fields), body_name
+        assert set(body.get("required", [])) <= required, body_name
+        for content in SPEC["paths"][path]["post"]["requestBody"]["content"].values():
+            assert content["schema"] == {"$ref": f"#/components/schemas/{body_name}"}
+            if body.get("required"):  # a complete request: the code accepts it as documented
+                parsed = model.model_validate(content["example"])
+                assert parsed.cross_field_errors() == {}, (path, content["example"])
+
+
+FILTER_PARTS = {"PriceFilter": directions.PriceFilter, "TransferFilter": directions.TransferFilter,
+                "TimeFilter": directions.TimeFilter, "AirportFilter": directions.AirportFilter}
+SEED_FILTERS = [  # seed 001's two examples (its comments left out), and the edges its text names
+    SPEC["components"]["schemas"]["PriceFilter"]["examples"][0],
+    {"withBaggage": True, "transfer": {"count": 3, "hasAirportChange": False, "hasNight": None}, "time": None,
+     "airport": None, "filter_url_postfix": "#tt=1,0,0,0,0,0&bg=1&t=f|d|3b|d|"},
+    {"airlines": []}, {"airlines": None}, {}, {"time": {"forwardArrival": 1, "backwardDeparture": 4}},
+]
+BAD_FILTERS = [
+    {"withBaggage": False}, {"airlines": "SU"}, {"airlines": [1, "2"]}, {"airlines": [True]},
+    {"transfer": {"count": 0}}, {"transfer": {"hasNight": True}}, {"transfer": {"hasAirportChange": True}},
+    {"transfer": {"minDuration": -1}}, {"time": {"forwardArrival": 5}}, {"time": {"backwardDeparture": 0}},
+    {"airport": {"forwardTransfers": [1.5]}}, {"bagage": True}, {"time": {"evening": 3}},
+    {"filter_url_postfix": 5},
+]
+
+
+def test_the_documented_filter_is_the_codes():
+    for name, model in FILTER_PARTS.items():
+        schema = SPEC["components"]["schemas"][name]
+        assert set(schema["properties"]) == set(model.model_fields), name
+        assert schema["additionalProperties"] is False and model.model_config["extra"] == "forbid", name
+    price_filter = {"$ref": "#/components/schemas/PriceFilter"}
+    for good in SEED_FILTERS + SPEC["components"]["schemas"]["PriceFilter"]["examples"]:
+        assert errors_of(good, price_filter) == [], good
+        directions.PriceFilter.model_validate(good)
+    for bad in BAD_FILTERS:
+        assert errors_of(bad, price_filter), bad
+        with pytest.raises(ValueError):
+            directions.PriceFilter.model_validate(bad)
 
 
 class Checker:
@@ -335,9 +464,11 @@ class Checker:
     def __init__(self, client):
         self.client = client
 
-    async def __call__(self, method: str, template: str, status: int, params: dict | None = None, **kwargs):
+    async def __call__(self, method: str, template: str, status: int, params: dict | None = None,
+                       query: dict | None = None, **kwargs):
+        """`params` fill the template's {names}; `query` is sent as the query string."""
         path = template.format(**(params or {}))
-        response = await self.client.request(method, path, **kwargs)
+        response = await self.client.request(method, path, params=query, **kwargs)
         assert response.status == status, (method, path, await response.text())
         operation = SPEC["paths"][template.partition("?")[0]][method.lower()]
         documented = operation["responses"].get(str(status))
@@ -407,9 +538,87 @@ async def test_live_answers_match_the_documented_schemas(client):
     await check("GET", "/Clients/{id}/", 404, one, headers=AUTH)
 
 
-async def test_a_method_a_path_does_not_serve_is_the_documented_405(client):
-    response = await client.post("/Stats/", headers=AUTH)
+async def test_live_subscription_answers_match_the_documented_schemas(client):
+    """Seed 001's requests through double opt-in, the check's date range and the unsubscribe links."""
+    check = Checker(client)
+    qkey = "c213_c54_2017-12-20_2018-01-04_economy_1_0_1_ru"
+    other_qkey = "c213_c2_2018-04-01_None_economy_1_0_0_ru"
+    who = {"email": "vasya@example.com", "passportuid": "36972065"}
+    postfix = "#tt=1,0,0,0,0,0&bg=1"
+    subscription = {**who, "qkey": qkey, "email_source": "VALERA", "date_range": "2",
+                    "filter": json.dumps({"withBaggage": True, "filter_url_postfix": postfix})}
+
+    await check("GET", f"{API}/subscribe", 401, query=subscription)
+    await check("GET", f"{API}/user_subscriptions/list", 401, query=who, headers={"Authorization": "Token wrong"})
+    first = await check("GET", f"{API}/subscribe", 200, query=subscription, headers=AUTH)
+    subscriber = {"id": first["data"]["id"]}
+    assert first["data"] == {**subscriber, "required_double_opt_in": True, "pending": False}
+    again = await check("POST", f"{API}/subscribe", 200, data=subscription, headers=AUTH)
+    assert again["data"] == {**subscriber, "required_double_opt_in": True, "pending": True}  # within the cool-down
+    await check("POST", f"{API}/subscribe", 200, json={**who, "qkey": other_qkey}, headers=AUTH)
+    await check("GET", f"{API}/subscribe", 409, query={**who, "passportuid": "1", "qkey": qkey}, headers=AUTH)
+    bad = await check("GET", f"{API}/subscribe", 400, query={**who, "qkey": "c213_c2_2018-04-01_None_cheap_1_0_0_ru"},
+                      headers=AUTH)
+    assert list(bad["errors"]) == ["qkey"] and "class" in bad["message"]
+    await check("POST", f"{API}/subscribe", 400, data={**who, "qkey": qkey, "filter": '{"withBaggage": false}'},
+                headers=AUTH)
+    await check("POST", f"{API}/subscribe", 400, data=b"{nope", headers={**AUTH, "Content-Type": "application/json"})
+    await check("POST", f"{API}/subscribe", 415, data=b"qkey", headers={**AUTH, "Content-Type": "text/plain"})
+
+    wrong = await check("GET", f"{API}/confirm", 400, query={**subscriber, "p": hashlib.sha256(b"1").hexdigest()})
+    assert list(wrong["errors"]) == ["p"]
+    await check("GET", f"{API}/confirm", 400, query=subscriber)
+    await check("GET", f"{API}/confirm", 404, query={"id": "no-such-id", "p": hashlib.sha256(b"1").hexdigest()})
+    proof = {"p": hashlib.sha256(who["passportuid"].encode()).hexdigest()}
+    assert await check("POST", f"{API}/confirm", 200, data={**subscriber, **proof}) == {
+        "status": "success", "data": subscriber}
+    confirmed = await check("GET", f"{API}/subscribe", 200, query={"passportuid": who["passportuid"],
+                                                                    "qkey": other_qkey}, headers=AUTH)
+    assert confirmed["data"] == {**subscriber, "required_double_opt_in": False, "pending": False}
+
+    listed = await check("GET", f"{API}/user_subscriptions/list", 200, query={"email": who["email"]}, headers=AUTH)
+    assert listed["data"] == {**subscriber, "subscriptions": [qkey, other_qkey]}
+    nobody = await check("GET", f"{API}/user_subscriptions/list", 200, query={"email": "nobody@example.com"},
+                         headers=AUTH)
+    assert nobody["data"] == {"id": None, "subscriptions": []}
+    await check("GET", f"{API}/user_subscriptions/list", 400, headers=AUTH)
+    a_day_later = "c213_c54_2017-12-21_2018-01-05_economy_1_0_1_ru"
+    found = await check("GET", f"{API}/user_subscriptions", 200, query={**who, "qkey": a_day_later}, headers=AUTH)
+    assert found["data"] == {**subscriber, "subscribed": True, "filter": postfix, "qkey": qkey, "date_range": 2}
+    missed = await check("GET", f"{API}/user_subscriptions", 200,
+                         query={**who, "qkey": a_day_later.replace("economy", "business")}, headers=AUTH)
+    assert missed["data"]["id"] == subscriber["id"] and missed["data"]["subscribed"] is False
+    unknown = await check("GET", f"{API}/user_subscriptions", 200,
+                          query={"email": "nobody@example.com", "qkey": qkey}, headers=AUTH)
+    assert unknown["data"]["id"] is None
+    await check("GET", f"{API}/user_subscriptions", 400, query=who, headers=AUTH)
+
+    # RFC 8058 one-click: the link's query, the body List-Unsubscribe=One-Click.
+    link = {**subscriber, "qkey": qkey}
+    await check("POST", f"{API}/unsubscribe/by_direction?id={{id}}&qkey={{qkey}}", 200, link,
+                data={"List-Unsubscribe": "One-Click"})
+    await check("GET", f"{API}/unsubscribe/by_direction", 200, query=link)  # twice is fine
+    await check("GET", f"{API}/unsubscribe/by_direction", 404,
+                query={**subscriber, "qkey": "c213_c2_2018-04-11_None_economy_1_0_0_ru"})
+    await check("GET", f"{API}/unsubscribe/by_direction", 400, query={**subscriber, "qkey": "c213"})
+    await check("GET", f"{API}/unsubscribe", 200, query=subscriber)
+    await check("POST", f"{API}/unsubscribe", 200, json=subscriber)
+    await check("POST", f"{API}/unsubscribe?id={{id}}", 200, subscriber, data={"List-Unsubscribe": "One-Click"})
+    await check("GET", f"{API}/unsubscribe", 404, query={"id": "no-such-id"})
+    await check("GET", f"{API}/unsubscribe", 400)
+    emptied = await check("GET", f"{API}/user_subscriptions/list", 200, query=who, headers=AUTH)
+    assert emptied["data"] == {**subscriber, "subscriptions": []}
+
+
+@pytest.mark.parametrize("method,path,headers,component", [
+    ("POST", "/Stats/", AUTH, "MethodNotAllowed"),
+    ("DELETE", f"{API}/subscribe", AUTH, "SubscriptionMethodNotAllowed"),
+    ("POST", f"{API}/user_subscriptions/list", AUTH, "SubscriptionMethodNotAllowed"),
+    ("DELETE", f"{API}/unsubscribe", {}, "SubscriptionMethodNotAllowed"),
+])
+async def test_a_method_a_path_does_not_serve_is_the_documented_405(client, method, path, headers, component):
+    response = await client.request(method, path, headers=headers)
     assert response.status == 405
-    schema = SPEC["components"]["responses"]["MethodNotAllowed"]["content"]["application/json"]["schema"]
+    schema = SPEC["components"]["responses"][component]["content"]["application/json"]["schema"]
     assert errors_of(await response.json(), schema) == []
     assert "Allow" in response.headers

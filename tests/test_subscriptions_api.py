@@ -23,7 +23,8 @@ def sha256(text: str) -> str:
 
 
 @pytest.fixture
-async def api(aiohttp_client, make_settings, smtp_server):  # noqa: F811
+async def api(smtp_server, aiohttp_client, make_settings):  # noqa: F811
+    """The app mailing through a real SMTP server that outlives it (fixtures close in reverse)."""
     settings = make_settings(smtp={"transport": "smtp", "host": smtp_server.host, "port": smtp_server.port},
                              server={"public_url": "http://herald.test"})
     return await aiohttp_client(create_app(settings))
@@ -249,10 +250,31 @@ async def test_service_routes_need_a_token_and_links_do_not(api):
         assert status == 400, path  # validated, not refused
 
 
-async def test_without_double_opt_in_no_confirmation_is_sent(aiohttp_client, make_settings, smtp_server):  # noqa: F811
+async def test_without_double_opt_in_no_confirmation_is_sent(smtp_server, aiohttp_client, make_settings):  # noqa: F811
     settings = make_settings(smtp={"transport": "smtp", "host": smtp_server.host, "port": smtp_server.port},
                              subscriptions={"double_opt_in": False})
     api = await aiohttp_client(create_app(settings))
     _, body = await call(api, "subscribe", email="v@example.com", session="s", qkey=QKEY)
     assert body["data"]["required_double_opt_in"] is False and body["data"]["pending"] is False
     assert smtp_server.received == []
+
+
+async def test_blank_parameters_count_as_absent_and_json_bodies_may_use_numbers_and_objects(api):
+    status, body = await call(api, "subscribe", "POST", email="v@example.com", passportuid="1", qkey=QKEY,
+                              email_source="", date_range="", filter="")
+    assert status == 200, body
+    status, body = await call(api, "subscribe", email="v@example.com", passportuid="1", qkey="")
+    assert status == 400 and body["errors"] == {"qkey": ["This field is required."]}
+    response = await api.post(f"{API}/subscribe", headers=AUTH, json={
+        "email": "v@example.com", "passportuid": 1, "qkey": QKEY, "date_range": 2,
+        "filter": {"withBaggage": True, "filter_url_postfix": "#bg=1"}})
+    assert response.status == 200, await response.text()
+    _, checked = await call(api, "user_subscriptions", passportuid="1", qkey=QKEY)
+    assert (checked["data"]["filter"], checked["data"]["date_range"]) == ("#bg=1", 2)
+
+
+@pytest.mark.parametrize("qkey", ["c213\n_c2_2018-04-01_None_economy_1_0_0_ru", "c٢١٣_c2_2018-04-01_None_economy_1_0_0_ru",
+                                  "c213_c2_2018-04-01_None_economy_١_0_0_ru"])
+async def test_a_qkey_is_ascii_to_the_letter(api, qkey):
+    status, _ = await call(api, "subscribe", email="v@example.com", passportuid="1", qkey=qkey)
+    assert status == 400

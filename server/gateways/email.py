@@ -30,6 +30,7 @@ log = logging.getLogger("herald.email")
 # A pooled connection idle for longer than this is probed with NOOP before it carries a message:
 # servers drop idle clients (often after 60-300 s) without the client noticing at once.
 IDLE_PROBE_SECONDS = 30.0
+QUIT_SECONDS = 2.0
 
 
 class EmailError(Exception):
@@ -224,8 +225,7 @@ class _SmtpPool:
         """Quit the idle connections; those still carrying a message close when it is done."""
         self._closed = True
         idle, self._idle = self._idle, []
-        for connection in idle:
-            await _quit_quietly(connection.client)
+        await asyncio.gather(*(_quit_quietly(connection.client) for connection in idle))
 
     def _discard_idle(self) -> None:
         idle, self._idle = self._idle, []
@@ -314,9 +314,10 @@ _SERVER_SAID_NO = (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRe
 
 
 async def _quit_quietly(client: aiosmtplib.SMTP) -> None:
+    """QUIT politely, but never hold a shutdown up for long on a server that stopped answering."""
     try:
         if client.is_connected:
-            await client.quit()
+            await client.quit(timeout=QUIT_SECONDS)
     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
         pass
     finally:

@@ -1,0 +1,150 @@
+"""The management commands of `python main.py <command>`: each opens what it needs, runs one job
+and closes everything again, also when interrupted (Ctrl-C). Long ones show a progress bar.
+
+The recurring ones run under the same database lease as the server's scheduled runs, so a command
+started by hand never overlaps the server's run of the same job; re-running an interrupted one is
+safe (price upserts are idempotent, emails are unique per change).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from jobs.outbox import Outbox
+from jobs.price_emails import send_emails
+from jobs.price_updates import PriceCommandError, preheat_subscriptions, set_test_min_prices, update_subscriptions
+from jobs.report import send_daily_report
+from jobs.scheduler import run_exclusively
+from server.gateways.email import EmailError, EmailSender
+from server.gateways.price_index import PriceSource, make_price_source
+from server.settings import Settings
+from storage.db import Database
+from storage.tokens import create_token
+
+
+@dataclass
+class Tools:
+    db: Database
+    settings: Settings
+    sender: EmailSender | None = None
+    source: PriceSource | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        # Not started: the server's outbox owns crash recovery; this one only delivers what is due.
+        return Outbox(self.db, self.sender, self.settings.subscriptions)
+
+
+@asynccontextmanager
+async def tools(settings: Settings, *, email: bool = False, prices: bool = False) -> AsyncIterator[Tools]:
+    db = Database(settings.storage.path)
+    await db.open()
+    opened = Tools(db, settings)
+    try:
+        if email:
+            opened.sender = EmailSender(settings.smtp)
+            await opened.sender.start()
+        if prices:
+            opened.source = make_price_source(settings.subscriptions)
+        yield opened
+    finally:
+        if opened.source is not None:
+            await opened.source.close()
+        if opened.sender is not None:
+            await opened.sender.close()
+        await db.close()
+
+
+class Bar:
+    """A tqdm bar that takes both kinds of progress report: progress(done, total) calls and
+    reset(total)/update(n)."""
+
+    def __init__(self, what: str) -> None:
+        self._bar = tqdm(desc=what, unit=" " + what, file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar.total != total:
+            self._bar.reset(total=total)
+        self._bar.update(done - self._bar.n)
+
+    def reset(self, total: int | None = None) -> None:
+        self._bar.reset(total=total)
+
+    def update(self, n: int = 1) -> None:
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+async def _exclusive(db: Database, job: str, run: Callable[[], Awaitable[object]]) -> int:
+    result: list[object] = []
+
+    async def keep() -> None:
+        result.append(await run())
+
+    if not await run_exclusively(db, job, keep):
+        print(f"{job} is already running (in the server or another command); not started again", file=sys.stderr)
+        return 1
+    print(f"{job}: {result[0]}")
+    return 0
+
+
+async def cmd_create_token(settings: Settings, name: str) -> int:
+    async with tools(settings) as t:
+        print(await create_token(t.db, name))
+    return 0
+
+
+async def cmd_send_daily_report(settings: Settings) -> int:
+    async with tools(settings, email=True) as t:
+        try:
+            recipients = await send_daily_report(t.db, t.sender, settings.reports)
+        except EmailError as exc:
+            print(f"herald: daily report not sent: {exc}", file=sys.stderr)
+            return 1
+    print(f"daily report sent to {recipients} recipient(s)")
+    return 0 if recipients else 1
+
+
+async def cmd_update_subscriptions(settings: Settings, *, preheat: bool = False) -> int:
+    job, update = ("preheat_subscriptions", preheat_subscriptions) if preheat else \
+        ("update_subscriptions", update_subscriptions)
+    async with tools(settings, prices=True) as t:
+        bar = Bar("directions")
+        try:
+            return await _exclusive(t.db, job, lambda: update(t.db, t.source, progress=bar))
+        finally:
+            bar.close()
+
+
+async def cmd_send_emails(settings: Settings, only_email: str | None = None) -> int:
+    async with tools(settings, email=True) as t:
+        bar = Bar("emails")
+        try:
+            run = lambda: send_emails(t.db, t.outbox, public_url=settings.server.public_url,  # noqa: E731
+                                      only_email=only_email, progress=bar)
+            if only_email is not None:
+                print(f"send_email_to: {await run()}")
+                return 0
+            return await _exclusive(t.db, "send_emails", run)
+        finally:
+            bar.close()
+
+
+async def cmd_set_test_min_price(settings: Settings, qkey: str, *, filtered: bool) -> int:
+    async with tools(settings) as t:
+        try:
+            changed = await set_test_min_prices(t.db, qkey, filtered=filtered,
+                                                production=settings.subscriptions.production)
+        except PriceCommandError as exc:
+            print(f"herald: {exc}", file=sys.stderr)
+            return 2
+    for price in changed:
+        print(f"{price.day} {price.qkey} filter={price.filter or '-'}: {price.price:.2f} {price.currency}")
+    return 0
