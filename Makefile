@@ -20,6 +20,7 @@ test: $(VENV)/installed
 bench: $(VENV)/installed
 	$(PY) bench/dispatch.py
 	$(PY) bench/api.py
+	$(PY) bench/subscriptions.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

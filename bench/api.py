@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import itertools
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -25,34 +24,22 @@ from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.db import Database  # noqa: E402
+from bench.common import ROOT, free_port, insert_clients, migrate  # noqa: E402
 
 TOKEN = "bench-token-" + "0" * 28
 STATUSES = ("sent", "sent", "sent", "failed", "expired", "cancelled")  # ended mailings: nothing left to do
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def populate(path: Path, clients: int, mailings: int) -> None:
-    asyncio.run(_migrate(path))
+    migrate(path)
+    insert_clients(path, clients)
     now = "2026-01-01T00:00:00.000Z"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
-    conn.execute(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-        "INSERT INTO contacts (phone_number, operator_code, timezone, created_at, updated_at) "
-        "SELECT '79' || printf('%09d', i), '9' || printf('%02d', i % 100), "
-        "CASE i % 3 WHEN 0 THEN 'UTC' WHEN 1 THEN 'Europe/Moscow' ELSE 'Asia/Vladivostok' END, ?, ? FROM n",
-        (clients, now, now),
-    )
-    conn.execute("INSERT INTO contact_tags SELECT id, 'tag' || (id % 10) FROM contacts")
     for _ in range(mailings):
         conn.execute(
             "INSERT INTO mailings (datetime_start, datetime_end, message_text, fanned_out_at, created_at, updated_at) "
@@ -70,10 +57,6 @@ def populate(path: Path, clients: int, mailings: int) -> None:
     conn.close()
 
 
-async def _migrate(path: Path) -> None:
-    db = Database(path)
-    await db.open()
-    await db.close()
 
 
 async def wait_until_up(base: str) -> None:

@@ -19,7 +19,6 @@ import json
 import os
 import pstats
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,10 +29,9 @@ from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage.db import Database  # noqa: E402
+from bench.common import ROOT, free_port, insert_clients, migrate, start_listener  # noqa: E402
 
 API_TOKEN = "bench-api-token-" + "0" * 24
 PROVIDER_TOKEN = "bench-provider-jwt"
@@ -41,45 +39,18 @@ AUTH = {"Authorization": f"Token {API_TOKEN}"}
 STALL_SECONDS = 30
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def populate(path: Path, clients: int) -> None:
     """Set-up only: N clients with a tag each, inserted by one statement."""
-    asyncio.run(_migrate(path))
-    now = "2026-01-01T00:00:00.000Z"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN")
-    conn.execute(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-        "INSERT INTO contacts (phone_number, operator_code, timezone, created_at, updated_at) "
-        "SELECT '79' || printf('%09d', i), '9' || printf('%02d', i % 100), "
-        "CASE i % 3 WHEN 0 THEN 'UTC' WHEN 1 THEN 'Europe/Moscow' ELSE 'Asia/Vladivostok' END, ?, ? FROM n",
-        (clients, now, now),
-    )
-    conn.execute("INSERT INTO contact_tags SELECT id, 'tag' || (id % 10) FROM contacts")
-    conn.execute("COMMIT")
-    conn.close()
+    migrate(path)
+    insert_clients(path, clients)
 
 
-async def _migrate(path: Path) -> None:
-    db = Database(path)
-    await db.open()
-    await db.close()
 
 
 def start_provider() -> tuple[subprocess.Popen, int]:
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "provider_server.py"), "--token", PROVIDER_TOKEN],
-        stdout=subprocess.PIPE, text=True,
-    )
-    line = process.stdout.readline()
-    if not line.startswith("listening on "):
-        raise SystemExit(f"the provider did not start: {line!r}")
-    return process, int(line.split()[-1])
+    return start_listener("provider_server.py", "--token", PROVIDER_TOKEN)
 
 
 def start_server(workdir: Path, db_path: Path, port: int, provider_port: int, args) -> subprocess.Popen:

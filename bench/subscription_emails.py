@@ -32,13 +32,13 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jobs.outbox import Outbox  # noqa: E402
 from jobs.price_emails import queue_price_emails  # noqa: E402
 from server.gateways.email import EmailSender  # noqa: E402
 from server.settings import SmtpSettings, SubscriptionSettings  # noqa: E402
+from bench.common import migrate  # noqa: E402
 from storage.db import Database  # noqa: E402
 
 PUBLIC_URL = "https://herald.example.com"
@@ -68,7 +68,7 @@ def details_json(direction: int, price: float) -> str:
 
 def populate(path: Path, count: int) -> None:
     """Set-up only (not measured): `count` subscribers, directions and price changes."""
-    asyncio.run(_migrate(path))
+    migrate(path)
     now = "2026-05-01T00:00:00.000Z"
     today = date(2026, 5, 1)
     conn = sqlite3.connect(path, isolation_level=None)
@@ -99,10 +99,6 @@ def populate(path: Path, count: int) -> None:
     conn.close()
 
 
-async def _migrate(path: Path) -> None:
-    db = Database(path)
-    await db.open()
-    await db.close()
 
 
 # -- the SMTP sink (runs in its own process) ------------------------------------------------------

@@ -26,12 +26,12 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jobs.price_updates import UpdateSummary, update_subscriptions  # noqa: E402
 from server.gateways.price_index import HttpPriceSource  # noqa: E402
 from server.settings import SubscriptionSettings  # noqa: E402
+from bench.common import ROOT, migrate, start_listener  # noqa: E402
 from storage.db import Database  # noqa: E402
 
 TOKEN = "bench-price-index-token"
@@ -41,7 +41,7 @@ DEFAULTS = SubscriptionSettings()
 
 def populate(path: Path, subscriptions: int, directions: int) -> None:
     """Set-up only, in plain set-based SQL: directions, then one subscriber per subscription."""
-    asyncio.run(_migrate(path))
+    migrate(path)
     first_day = date.today() + timedelta(days=30)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
@@ -74,21 +74,10 @@ def populate(path: Path, subscriptions: int, directions: int) -> None:
     conn.close()
 
 
-async def _migrate(path: Path) -> None:
-    db = Database(path)
-    await db.open()
-    await db.close()
 
 
 def start_index() -> tuple[subprocess.Popen, int]:
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "price_index_server.py"), "--token", TOKEN],
-        stdout=subprocess.PIPE, text=True,
-    )
-    line = process.stdout.readline()
-    if not line.startswith("listening on "):
-        raise SystemExit(f"the price index did not start: {line!r}")
-    return process, int(line.split()[-1])
+    return start_listener("price_index_server.py", "--token", TOKEN)
 
 
 async def run_update(db_path: Path, port: int, args) -> UpdateSummary:

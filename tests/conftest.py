@@ -13,6 +13,8 @@ import pytest
 
 from server.app import create_app
 from server.settings import Settings, load_settings
+from storage.db import Database
+from tests.smtp_server import smtp_server  # noqa: F401  (a real SMTP server, for every test module)
 
 # The token shown in seed 003's curl examples, so its requests replay verbatim.
 SEED_TOKEN = "f3a527cd037b3a1e4d41f9e1afd7db26b6ba9cda"
@@ -41,6 +43,15 @@ def make_settings(tmp_path: Path):
         return load_settings(tmp_path / "absent.toml", **defaults)
 
     return build
+
+
+@pytest.fixture
+async def db(tmp_path: Path):
+    """A real database file with every migration applied."""
+    database = Database(tmp_path / "h.db")
+    await database.open()
+    yield database
+    await database.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ the connections that greeted it, can refuse the next N transactions with a reply
 choosing (451 by default, for retry tests) and can drop every open connection. It only receives:
 it relays nothing and must never be used outside tests.
 
-Use the `smtp_server` fixture (`from tests.smtp_server import smtp_server  # noqa: F401`), or
+Use the `smtp_server` fixture (registered in tests/conftest.py), or
 `with SmtpTestServer(...) as server:` for a server with options (e.g. required login).
 """
 

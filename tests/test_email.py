@@ -15,7 +15,7 @@ import pytest
 
 from server.gateways.email import EmailError, EmailSender, build_email
 from server.settings import SmtpSettings
-from tests.smtp_server import SmtpTestServer, free_port, smtp_server  # noqa: F401
+from tests.smtp_server import SmtpTestServer, free_port
 
 SENDER = "Herald <herald@example.org>"
 # aiosmtpd warns about login over plain TCP; these tests do that on purpose, on 127.0.0.1.

@@ -12,7 +12,7 @@ import pytest
 from jobs.email_templates import EmailRenderError, money, render, render_email
 from server.gateways.email import EmailSender
 from server.settings import SmtpSettings
-from tests.smtp_server import ReceivedEmail, SmtpTestServer, smtp_server  # noqa: F401
+from tests.smtp_server import ReceivedEmail, SmtpTestServer
 
 SENDER = "Herald <herald@example.com>"
 NBSP = "\u00a0"

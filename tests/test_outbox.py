@@ -15,13 +15,11 @@ from jobs.outbox import DeliverySummary
 from jobs.price_emails import queue_price_emails
 from server.timeutil import to_db, utc_now
 from storage.db import Database
-from tests.smtp_server import smtp_server  # noqa: F401
 from tests.test_price_emails import (
     PUBLIC_URL,
     Progress,
     add_subscriber,
     changed_subscription,
-    db,  # noqa: F401
     email_rows,
     running_outbox,
     sql,

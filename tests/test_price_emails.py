@@ -11,10 +11,8 @@ import itertools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
-import pytest
 
 from jobs.links import unsubscribe_by_direction_link
 from jobs.outbox import Outbox
@@ -22,7 +20,7 @@ from jobs.price_emails import queue_price_emails, send_emails
 from server.gateways.email import EmailSender
 from server.settings import SmtpSettings, SubscriptionSettings
 from storage.db import Database
-from tests.smtp_server import SmtpTestServer, smtp_server  # noqa: F401
+from tests.smtp_server import SmtpTestServer
 
 PUBLIC_URL = "https://herald.example.com"
 SENDER = "Herald <herald@example.com>"
@@ -60,15 +58,6 @@ def details(price: float, currency: str = "RUR", **changes: Any) -> str:
 
 # -- the database --------------------------------------------------------------------------------
 
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "h.db")
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def add_subscriber(db: Database, email: str, *, confirmed: bool = True,

@@ -27,13 +27,6 @@ def qkey(number: int, forward: date = date(2030, 4, 1), backward: str = "None") 
     return f"c{number}_c2_{forward.isoformat()}_{backward}_economy_1_0_0_ru"
 
 
-@pytest.fixture
-async def db(tmp_path):
-    database = Database(tmp_path / "h.db")
-    await database.open()
-    yield database
-    await database.close()
-
 
 @pytest.fixture
 async def index():

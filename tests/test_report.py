@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 
 from jobs.report import send_daily_report
 from server.gateways.email import EmailSender
 from server.settings import ReportSettings, SmtpSettings
 from storage.db import Database
-from tests.smtp_server import ReceivedEmail, SmtpTestServer, smtp_server  # noqa: F401
+from tests.smtp_server import ReceivedEmail, SmtpTestServer
 
 NOW = datetime(2026, 11, 22, 22, 0, tzinfo=timezone.utc)
 DAY_START = "2026-11-21T22:00:00.000Z"
@@ -31,15 +29,6 @@ RECIPIENTS = ["ops@example.com", "boss@example.com"]
 
 # -- the database ----------------------------------------------------------------------------------
 
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "h.db")
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def add_contacts(db: Database, count: int) -> None:

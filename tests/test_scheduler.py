@@ -3,19 +3,10 @@
 import asyncio
 from datetime import timedelta
 
-import pytest
 
 from jobs.scheduler import RecurringJob, make_scheduler, run_exclusively, schedule_recurring
 from server.timeutil import to_db, utc_now
-from storage.db import Database
 
-
-@pytest.fixture
-async def db(tmp_path):
-    database = Database(tmp_path / "h.db")
-    await database.open()
-    yield database
-    await database.close()
 
 
 async def test_a_run_still_going_is_not_started_again(db):

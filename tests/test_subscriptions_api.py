@@ -11,7 +11,6 @@ import pytest
 
 from server.app import create_app
 from tests.conftest import AUTH
-from tests.smtp_server import smtp_server  # noqa: F401
 
 API = "/email_subscription/v1.0"
 QKEY = "c213_c2_2018-04-01_None_economy_1_0_0_ru"

@@ -25,7 +25,6 @@ from server.gateways.price_index import make_price_source
 from server.keys import DB, OUTBOX, SETTINGS
 from tests.conftest import AUTH
 from tests.price_index import PriceIndex
-from tests.smtp_server import smtp_server  # noqa: F401
 
 API = "/email_subscription/v1.0"
 ROOT = Path(__file__).resolve().parent.parent
