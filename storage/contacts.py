@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+
+import orjson
 from typing import Any
 
 from server.errors import BadRequest
@@ -21,30 +23,24 @@ from storage.sql import Q
 DUPLICATE_PHONE = "client with this phone_number already exists."
 
 
-def _client(row: sqlite3.Row) -> dict[str, Any]:
-    client = dict(row)
-    tags = client["tag"]
-    client["tag"] = ",".join(sorted(tags.split(","))) if tags else ""
-    return client
-
-
 def split_tags(tag: str) -> list[str]:
     return sorted({part.strip() for part in tag.split(",") if part.strip()})
 
 
 async def get_client(db: Connection, client_id: int) -> dict[str, Any] | None:
     row = await db.fetch_one(Q.get_client, {"id": client_id})
-    return _client(row) if row else None
+    return dict(row) if row else None
 
 
 async def list_clients(
     db: Database, *, limit: int, offset: int, tag: str | None, operator_code: str | None
-) -> tuple[int, list[dict[str, Any]]]:
+) -> tuple[int, orjson.Fragment]:
+    """The count of matching clients, and one page of them as a JSON array SQLite rendered."""
     where = {"tag": tag, "operator_code": operator_code}
     count = await db.fetch_value(Q.count_clients, where) or 0
     query = Q.list_clients if tag is None else Q.list_clients_tagged
-    rows = await db.fetch_all(query, {**where, "limit": limit, "offset": offset})
-    return count, [_client(row) for row in rows]
+    page = await db.fetch_value(query, {**where, "limit": limit, "offset": offset})
+    return count, orjson.Fragment(page)
 
 
 async def _check_phone_free(tx: Connection, phone_number: str, client_id: int | None) -> None:

@@ -2,28 +2,32 @@
 
 
 -- name: get_client
+-- Tags come in primary-key order, (contact_id, tag): sorted.
 SELECT c.id, c.phone_number, c.operator_code,
-       (SELECT group_concat(tag, ',') FROM contact_tags WHERE contact_id = c.id) AS tag, c.timezone
+       coalesce((SELECT group_concat(tag, ',') FROM contact_tags WHERE contact_id = c.id), '') AS tag, c.timezone
 FROM contacts c
 WHERE c.id = :id AND c.deleted_at IS NULL AND c.phone_number IS NOT NULL;
 
 -- name: list_clients
-SELECT c.id, c.phone_number, c.operator_code,
-       (SELECT group_concat(tag, ',') FROM contact_tags WHERE contact_id = c.id) AS tag, c.timezone
-FROM contacts c
-WHERE c.deleted_at IS NULL AND c.phone_number IS NOT NULL
-  AND (:operator_code IS NULL OR c.operator_code = :operator_code)
-ORDER BY c.id
-LIMIT :limit OFFSET :offset;
+-- A page of clients, rendered by SQLite as the JSON array the API answers with.
+SELECT coalesce(json_group_array(json_object(
+           'id', c.id, 'phone_number', c.phone_number, 'operator_code', c.operator_code,
+           'tag', coalesce((SELECT group_concat(tag, ',') FROM contact_tags WHERE contact_id = c.id), ''),
+           'timezone', c.timezone)), '[]')
+FROM (SELECT * FROM contacts
+      WHERE deleted_at IS NULL AND phone_number IS NOT NULL
+        AND (:operator_code IS NULL OR operator_code = :operator_code)
+      ORDER BY id LIMIT :limit OFFSET :offset) c;
 
 -- name: list_clients_tagged
-SELECT c.id, c.phone_number, c.operator_code,
-       (SELECT group_concat(tag, ',') FROM contact_tags WHERE contact_id = c.id) AS tag, c.timezone
-FROM contact_tags t JOIN contacts c ON c.id = t.contact_id
-WHERE t.tag = :tag AND c.deleted_at IS NULL AND c.phone_number IS NOT NULL
-  AND (:operator_code IS NULL OR c.operator_code = :operator_code)
-ORDER BY t.contact_id
-LIMIT :limit OFFSET :offset;
+SELECT coalesce(json_group_array(json_object(
+           'id', c.id, 'phone_number', c.phone_number, 'operator_code', c.operator_code,
+           'tag', coalesce((SELECT group_concat(tag, ',') FROM contact_tags WHERE contact_id = c.id), ''),
+           'timezone', c.timezone)), '[]')
+FROM (SELECT c.* FROM contact_tags t JOIN contacts c ON c.id = t.contact_id
+      WHERE t.tag = :tag AND c.deleted_at IS NULL AND c.phone_number IS NOT NULL
+        AND (:operator_code IS NULL OR c.operator_code = :operator_code)
+      ORDER BY t.contact_id LIMIT :limit OFFSET :offset) c;
 
 -- name: count_clients
 -- One filter (or none) is read from client_counts; both together are counted from the tag index.
