@@ -358,7 +358,7 @@ class Dispatcher:
     @staticmethod
     def _result(job: Job, status: str, *, tried: int = 1, body: str | None = None,
                 error: str | None = None, next_attempt_at: str | None = None) -> dict:
-        """A row for `record_result`; `sent` is stamped now, `pending` is due now unless told."""
+        """A row for `record_send_result`; `sent` is stamped now, `pending` is due now unless told."""
         now = to_db(utc_now())
         if status == "pending" and next_attempt_at is None:
             next_attempt_at = now

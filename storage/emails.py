@@ -70,7 +70,7 @@ async def record_outcomes(
     last_error, now) and, for price emails sent, their subscription's new baseline
     (subscription_id, price, currency, now)."""
     async with db.transaction() as tx:
-        await tx.execute_many(Q.record_email_result, results)
+        await tx.execute_many(Q.record_send_result, results)
         if notified:
             await tx.execute_many(Q.mark_subscription_notified, notified)
 

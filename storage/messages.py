@@ -65,7 +65,7 @@ async def record_results(db: Database, results: list[dict], refilter: set[int] =
     those back in `pending` that the new filters no longer match are cancelled.
     """
     async with db.transaction() as tx:
-        await tx.execute_many(Q.record_result, results)
+        await tx.execute_many(Q.record_send_result, results)
         for mailing_id in refilter:
             await tx.execute(Q.cancel_unmatched, {"id": mailing_id, "now": to_db(utc_now())})
 

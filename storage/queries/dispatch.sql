@@ -40,14 +40,6 @@ LIMIT :limit;
 UPDATE messages SET status = 'sending', updated_at = :now
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'pending';
 
--- name: record_result
-UPDATE messages
-SET status = :status, attempts = attempts + :tried, body = coalesce(:body, body),
-    sent_at = :sent_at, next_attempt_at = :next_attempt_at,
-    last_error = CASE WHEN :status = 'sent' THEN NULL ELSE coalesce(:last_error, last_error) END,
-    updated_at = :now
-WHERE id = :id AND status = 'sending';
-
 -- name: next_mailing_start
 -- Fanned-out mailings count too: an edit may have moved a running mailing's start ahead.
 SELECT min(datetime_start) FROM mailings

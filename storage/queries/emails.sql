@@ -36,14 +36,6 @@ UPDATE messages
 SET status = 'cancelled', last_error = :reason, next_attempt_at = NULL, updated_at = :now
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'pending';
 
--- name: record_email_result
-UPDATE messages
-SET status = :status, attempts = attempts + :tried, body = coalesce(:body, body),
-    sent_at = :sent_at, next_attempt_at = :next_attempt_at,
-    last_error = CASE WHEN :status = 'sent' THEN NULL ELSE coalesce(:last_error, last_error) END,
-    updated_at = :now
-WHERE id = :id AND status = 'sending';
-
 -- name: mark_subscription_notified
 -- The price a subscriber was last told: the baseline of the next price-change email.
 UPDATE subscriptions
