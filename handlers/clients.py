@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from handlers.notification_schemas import ClientIn
@@ -9,6 +11,8 @@ from server.errors import NotFound
 from server.http import Page, path_id, read_body, respond, route, validate
 from server.keys import DB, DISPATCHER
 from storage import contacts
+
+log = logging.getLogger("herald.clients")
 
 
 async def _existing(request: web.Request) -> dict:
@@ -33,6 +37,7 @@ async def list_clients(request: web.Request) -> web.Response:
 async def create_client(request: web.Request) -> web.Response:
     client = validate(ClientIn, await read_body(request))
     created = await contacts.create_client(request.app[DB], client.fields())
+    log.info("client created", extra={"client_id": created["id"]})
     request.app[DISPATCHER].wake()
     return respond(created, 201)
 

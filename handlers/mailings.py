@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from handlers.notification_schemas import MailingIn
@@ -9,6 +11,8 @@ from server.errors import NotFound
 from server.http import Page, path_id, read_body, respond, route, validate
 from server.keys import DB, DISPATCHER
 from storage import mailings
+
+log = logging.getLogger("herald.mailings")
 
 
 async def _existing(request: web.Request) -> dict:
@@ -27,6 +31,7 @@ async def list_mailings(request: web.Request) -> web.Response:
 async def create_mailing(request: web.Request) -> web.Response:
     mailing = validate(MailingIn, await read_body(request))
     created = await mailings.create_mailing(request.app[DB], mailing.model_dump())
+    log.info("mailing created", extra={"mailing_id": created["id"]})
     request.app[DISPATCHER].wake()
     return respond(created, 201)
 

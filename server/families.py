@@ -38,12 +38,22 @@ class Family:
     needs_token: bool
     error_body: Callable[[HeraldError], dict]
     public: tuple[str, ...] = ()  # paths of the family that need no token
+    path_ids: tuple[tuple[str, str], ...] = ()  # (path prefix, log key) for a path's {id}
 
     def token_required(self, path: str) -> bool:
         return self.needs_token and not path.startswith(self.public)
 
+    def log_ids(self, path: str, match_info) -> dict[str, str]:
+        """`client_id=5` for /Clients/5/: what a request line carries so that one grep finds it."""
+        if "id" not in match_info:
+            return {}
+        return {key: match_info["id"] for prefix, key in self.path_ids if path.startswith(prefix)}
 
-NOTIFICATIONS = Family("notifications", ("/Clients", "/Mailing", "/Stats"), True, drf_error)
+
+NOTIFICATIONS = Family(
+    "notifications", ("/Clients", "/Mailing", "/Stats"), True, drf_error,
+    path_ids=(("/Clients/", "client_id"), ("/Mailing/", "mailing_id"), ("/Stats/", "mailing_id")),
+)
 SUBSCRIPTIONS = Family(
     "subscriptions", ("/email_subscription/",), True, status_error,
     public=("/email_subscription/v1.0/confirm", "/email_subscription/v1.0/unsubscribe"),

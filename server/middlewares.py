@@ -30,8 +30,9 @@ async def request_log(request: web.Request, handler) -> web.StreamResponse:
         return response
     finally:
         seconds = time.perf_counter() - started
+        ids = family_of(request.path).log_ids(request.path, request.match_info)
         log.info("%s %s %s", request.method, request.path_qs, status,
-                 extra={"duration_ms": round(seconds * 1000, 1)})
+                 extra={**ids, "duration_ms": round(seconds * 1000, 1)})
         route = request.match_info.route.resource
         route_name = route.canonical.replace("{slash}", "/") if route is not None else "unmatched"
         request.app[METRICS].observe_request(request.method, route_name, status, seconds)

@@ -47,3 +47,23 @@ def test_the_configured_format_reaches_stderr(tmp_path):
     entries = [json.loads(line) for line in result.stderr.splitlines()]
     assert {"logger": "herald.storage", "message": "applied migration 0001_core", "level": "INFO"}.items() \
         <= entries[0].items()
+
+
+async def test_one_grep_finds_what_the_api_did_to_a_client_or_mailing(client, caplog):
+    from tests.conftest import AUTH
+
+    with caplog.at_level(logging.INFO):
+        created = await (await client.post("/Clients/", data={"phone_number": "79000000001"}, headers=AUTH)).json()
+        await client.patch(f"/Clients/{created['id']}/", data={"tag": "vip"}, headers=AUTH)
+        mailing = await (await client.post("/Mailing/", data={"datetime_start": "2030-01-01T00:00",
+                                                              "datetime_end": "2030-01-02T00:00",
+                                                              "message_text": "x"}, headers=AUTH)).json()
+        await client.get(f"/Stats/{mailing['id']}/", headers=AUTH)
+    text = TextFormatter()
+    lines = [text.format(record) for record in caplog.records]
+    about_client = [line for line in lines if f"client_id={created['id']}" in line]
+    about_mailing = [line for line in lines if f"mailing_id={mailing['id']}" in line]
+    assert any("client created" in line for line in about_client)
+    assert any(f"PATCH /Clients/{created['id']}/ 200" in line for line in about_client)
+    assert any("mailing created" in line for line in about_mailing)
+    assert any(f"GET /Stats/{mailing['id']}/ 200" in line for line in about_mailing)
