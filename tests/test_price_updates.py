@@ -260,6 +260,7 @@ async def test_test_prices_give_the_unfiltered_direction_two_different_prices_ye
     stored = await prices_of_direction(db, subscribed)
     assert [(row["day"], row["price"]) for row in stored] == [(p.day.isoformat(), p.price) for p in prices]
     assert stored[1]["details"]["min_price"]["price"] == prices[1].price
+    assert stored[1]["details"]["min_price"]["order_link"].endswith(f"price={prices[1].price:.2f}")
     assert stored[1]["details"]["point_from"]
 
 

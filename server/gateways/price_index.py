@@ -134,20 +134,19 @@ def sandbox_price(request: DirectionRequest, day: date) -> tuple[float, str]:
 
 def sandbox_result(request: DirectionRequest, day: date, *, price: float | None = None) -> PriceResult:
     """The sandbox's PriceResult, read through the protocol like an HTTP answer; `price` overrides."""
-    answer = sandbox_answer(request, day)
-    if price is not None:
-        answer["min_price"]["price"] = price
+    answer = sandbox_answer(request, day, price=price)
     result = parse_result(request, Result.model_validate(answer))
     if isinstance(result, BatchError):
         raise PriceIndexError(result.message)
     return result
 
 
-def sandbox_answer(request: DirectionRequest, day: date) -> dict[str, Any]:
-    """The answer a price index would give for `request` on `day`, in the protocol's shape."""
+def sandbox_answer(request: DirectionRequest, day: date, *, price: float | None = None) -> dict[str, Any]:
+    """The answer a price index would give for `request` on `day` (at `price`, if given)."""
     asked = parse_qkey(request.qkey)
     variant = _cheapest_variant(request, asked, day)
-    price, currency = sandbox_price(request, day)
+    sandbox, currency = sandbox_price(request, day)
+    price = sandbox if price is None else price
     transfers = _transfers(request)
     return {
         "qkey": request.qkey,
@@ -162,7 +161,7 @@ def sandbox_answer(request: DirectionRequest, day: date) -> dict[str, Any]:
             "qkey": variant.qkey,
             "forward": _leg(request, "forward", variant.date_forward, transfers),
             "backward": _leg(request, "backward", variant.date_backward, transfers) if variant.date_backward else {},
-            "order_link": f"{SANDBOX_HOST}/order/?qkey={variant.qkey}&price={price:g}",
+            "order_link": f"{SANDBOX_HOST}/order/?qkey={variant.qkey}&price={price:.2f}",
         },
         "popular_section_variants_data": {},
         "other_data": {},
