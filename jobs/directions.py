@@ -60,9 +60,12 @@ def _date(text: str, part: str) -> date:
     try:
         if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
             raise ValueError
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise QkeyError(f"{part} must be a date YYYY-MM-DD, got {text!r}") from None
+    if not 1970 <= day.year <= 9990:  # room to move a trip by its date range either way
+        raise QkeyError(f"{part} must be a year from 1970 to 9990, got {text!r}")
+    return day
 
 
 def _count(text: str, part: str, low: int) -> int:

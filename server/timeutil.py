@@ -14,6 +14,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # four-digit years keep the stored form fixed-width
+
+
 def parse_datetime(value: str | datetime) -> datetime:
     """ISO 8601 with or without an offset; a naive time is UTC. Raises ValueError."""
     if isinstance(value, datetime):
@@ -25,7 +28,13 @@ def parse_datetime(value: str | datetime) -> datetime:
         parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date out of range") from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise ValueError(f"the year must be between {FIRST_YEAR} and {LAST_YEAR}")
+    return parsed
 
 
 def to_db(moment: datetime) -> str:

@@ -107,3 +107,9 @@ async def test_a_running_mailing_follows_client_changes(aiohttp_client, make_set
     await client.patch(f"/Clients/{other['id']}/", json={"tag": "new"}, headers=AUTH)
     await client.delete(f"/Clients/{third['id']}/", headers=AUTH)
     assert await statuses() == {"79000000001": "pending", "79000000002": "cancelled", "79000000003": "cancelled"}
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "0999-01-01T00:00:00"])
+async def test_times_at_the_ends_of_the_calendar_are_a_400(client, moment):
+    status, body = await create(client, datetime_start=moment)
+    assert status == 400 and list(body) == ["datetime_start"]

@@ -178,6 +178,7 @@ async def test_unsubscribe_links_need_no_token_and_answer_post_too(api):
     ("c213_c2_2018-04-01_None_economy_1_0_0", "9 parts"),
     ("213_c2_2018-04-01_None_economy_1_0_0_ru", "point from"),
     ("c213_c2_2018-02-30_None_economy_1_0_0_ru", "date forward"),
+    ("c213_c2_9999-12-31_None_economy_1_0_0_ru", "date forward"),
     ("c213_c2_2018-04-01_2018-03-01_economy_1_0_0_ru", "date backward"),
     ("c213_c2_2018-04-01_None_cheap_1_0_0_ru", "class"),
     ("c213_c2_2018-04-01_None_economy_0_0_0_ru", "adults"),
