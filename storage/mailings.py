@@ -49,17 +49,24 @@ async def list_mailings(db: Database, *, limit: int, offset: int) -> tuple[int, 
     return count, [dict(row) for row in rows]
 
 
+def _with_counts(row: sqlite3.Row) -> dict[str, Any]:
+    """The mailing with `statuses` (every status, zeros included) and their `total`."""
+    mailing = dict(row)
+    statuses = {**dict.fromkeys(STATUSES, 0), **orjson.loads(mailing.pop("statuses"))}
+    return {**mailing, "total": sum(statuses.values()), "statuses": statuses}
+
+
 async def list_mailings_with_counts(
     db: Database, *, limit: int, offset: int
 ) -> tuple[int, list[dict[str, Any]]]:
-    """A page of mailings, each with `statuses` (every status, zeros included) and `total`."""
     count = await db.fetch_value(Q.count_mailings)
-    page = []
-    for row in await db.fetch_all(Q.list_mailings_with_counts, {"limit": limit, "offset": offset}):
-        mailing = dict(row)
-        statuses = {**dict.fromkeys(STATUSES, 0), **orjson.loads(mailing.pop("statuses"))}
-        page.append({**mailing, "total": sum(statuses.values()), "statuses": statuses})
-    return count, page
+    rows = await db.fetch_all(Q.list_mailings_with_counts, {"limit": limit, "offset": offset})
+    return count, [_with_counts(row) for row in rows]
+
+
+async def get_mailing_with_counts(db: Database, mailing_id: int) -> dict[str, Any] | None:
+    row = await db.fetch_one(Q.get_mailing_with_counts, {"id": mailing_id})
+    return _with_counts(row) if row else None
 
 
 async def create_mailing(db: Database, fields: dict[str, Any]) -> dict[str, Any]:
@@ -97,13 +104,6 @@ async def fan_out(db: Database, mailing_id: int) -> int:
         created = await tx.execute(Q.fan_out, {"id": mailing_id, "now": now})
         await tx.execute(Q.mark_fanned_out, {"id": mailing_id, "now": now})
         return created
-
-
-async def status_counts(db: Database, mailing_ids: list[int]) -> dict[int, dict[str, int]]:
-    counts = {mailing_id: dict.fromkeys(STATUSES, 0) for mailing_id in mailing_ids}
-    for row in await db.fetch_all(Q.status_counts, {"ids": json.dumps(mailing_ids)}):
-        counts[row["mailing_id"]][row["status"]] = row["count"]
-    return counts
 
 
 async def list_messages(

@@ -22,6 +22,11 @@ SELECT a.*, (SELECT json_group_object(status, count) FROM mailing_status_counts
              WHERE mailing_id = a.id AND count > 0) AS statuses
 FROM api_mailings a ORDER BY a.id LIMIT :limit OFFSET :offset;
 
+-- name: get_mailing_with_counts
+SELECT a.*, (SELECT json_group_object(status, count) FROM mailing_status_counts
+             WHERE mailing_id = a.id AND count > 0) AS statuses
+FROM api_mailings a WHERE a.id = :id;
+
 -- name: count_mailings
 SELECT count(*) FROM mailings WHERE deleted_at IS NULL;
 
@@ -71,10 +76,6 @@ WHERE contact_id = :id AND status = 'pending'
 
 -- name: mark_fanned_out
 UPDATE mailings SET fanned_out_at = :now WHERE id = :id;
-
--- name: status_counts
-SELECT mailing_id, status, count FROM mailing_status_counts
-WHERE mailing_id IN (SELECT value FROM json_each(:ids)) AND count > 0;
 
 -- name: list_mailing_messages
 SELECT m.id, m.contact_id AS client_id, c.phone_number, m.status, m.attempts,
