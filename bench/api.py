@@ -26,7 +26,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, free_port, insert_clients, migrate  # noqa: E402
+from bench.common import ROOT, free_port, insert_clients, migrate, wait_until_up  # noqa: E402
 
 TOKEN = "bench-token-" + "0" * 28
 STATUSES = ("sent", "sent", "sent", "failed", "expired", "cancelled")  # ended mailings: nothing left to do
@@ -57,19 +57,6 @@ def populate(path: Path, clients: int, mailings: int) -> None:
     conn.close()
 
 
-
-
-async def wait_until_up(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            try:
-                async with session.get(f"{base}/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the server did not come up")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -5,6 +5,7 @@ in one statement, a helper server started in its own process. Set-up only; nothi
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -58,3 +59,36 @@ def start_listener(script: str, *args: str) -> tuple[subprocess.Popen, int]:
     if not line.startswith("listening on "):
         raise SystemExit(f"{script} did not start: {line!r}")
     return process, int(line.split()[-1])
+
+
+async def serve_until_signalled(app, port: int) -> None:
+    """Serve `app` on 127.0.0.1:`port` (0: any), print 'listening on <port>', stop on SIGINT/SIGTERM."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+    await site.start()
+    print(f"listening on {site._server.sockets[0].getsockname()[1]}", flush=True)
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+async def wait_until_up(base: str, seconds: float = 30) -> None:
+    """Poll `base`/health until the server answers 200."""
+    import aiohttp
+
+    deadline = asyncio.get_running_loop().time() + seconds
+    async with aiohttp.ClientSession() as session:
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                async with session.get(f"{base}/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise SystemExit(f"the server at {base} did not come up within {seconds:.0f} s")

@@ -31,7 +31,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, free_port, insert_clients, migrate, start_listener  # noqa: E402
+from bench.common import ROOT, free_port, insert_clients, migrate, start_listener, wait_until_up  # noqa: E402
 
 API_TOKEN = "bench-api-token-" + "0" * 24
 PROVIDER_TOKEN = "bench-provider-jwt"
@@ -83,18 +83,6 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def wait_until_up(session: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(200):
-        try:
-            async with session.get(f"{base}/health") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.05)
-    raise SystemExit("the server did not start; see server.log")
-
-
 async def timed_get(session: aiohttp.ClientSession, url: str) -> tuple[float, dict]:
     started = time.perf_counter()
     async with session.get(url, headers=AUTH) as response:
@@ -106,7 +94,7 @@ async def run_mailing(base: str, clients: int) -> dict:
     """Create the mailing, then poll until all its messages are sent; returns what was seen."""
     seen: dict = {"api_latencies": []}
     async with aiohttp.ClientSession() as session:
-        await wait_until_up(session, base)
+        await wait_until_up(base)
         now = datetime.now(timezone.utc)
         mailing = {
             "datetime_start": now.isoformat(),

@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
+from pathlib import Path
 
 from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import serve_until_signalled  # noqa: E402
 
 OK = json.dumps({"code": 0, "message": "OK"}).encode()
 
@@ -42,17 +45,7 @@ def make_app(token: str) -> web.Application:
 
 async def serve(token: str, port: int) -> None:
     app = make_app(token)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
-    await site.start()
-    print(f"listening on {site._server.sockets[0].getsockname()[1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_until_signalled(app, port)
     print(f"accepted {app['accepted']['count']}", flush=True)
 
 
