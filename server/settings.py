@@ -6,14 +6,15 @@ its own section. This module reads files and the environment and nothing else.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class Section(BaseModel):
@@ -122,11 +123,7 @@ class SubscriptionSettings(Section):
         return self
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="HERALD_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
-
+class Settings(Section):
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
     auth: AuthSettings = AuthSettings()
@@ -135,18 +132,6 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     reports: ReportSettings = ReportSettings()
     subscriptions: SubscriptionSettings = SubscriptionSettings()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The file's values arrive as init arguments; the environment wins over them.
-        return env_settings, init_settings
 
 
 class SettingsError(Exception):
@@ -157,21 +142,72 @@ def config_path(cli_path: str | None, environ: os._Environ | dict = os.environ) 
     return Path(cli_path or environ.get("HERALD_CONFIG") or "config.toml")
 
 
-def load_settings(path: Path, **overrides: dict) -> Settings:
-    """Read `path` (a missing file means all defaults), apply HERALD_* and `overrides` sections."""
+ENV_PREFIX = "HERALD_"
+ENV_OTHER = {"HERALD_CONFIG"}  # read by config_path, not a setting
+
+
+def environment_settings(environ: Mapping[str, str]) -> tuple[dict[str, dict], dict[tuple[str, str], str]]:
+    """The HERALD_<SECTION>__<KEY> variables as sections, and the variable behind each key.
+
+    Any other HERALD_ variable is an error, as an unknown key in the file is: a misspelt name must
+    not be silently ignored. Names are matched regardless of case; list values are JSON.
+    """
+    sections: dict[str, dict] = {}
+    sources: dict[tuple[str, str], str] = {}
+    problems = []
+    for name, value in sorted(environ.items()):
+        if not name.upper().startswith(ENV_PREFIX) or name.upper() in ENV_OTHER:
+            continue
+        section, delimiter, key = name[len(ENV_PREFIX):].lower().partition("__")
+        if not delimiter:
+            problems.append(f"{name}: unknown variable; settings are HERALD_<SECTION>__<KEY>, "
+                            "e.g. HERALD_SERVER__PORT, and the file is HERALD_CONFIG")
+            continue
+        if section not in Settings.model_fields:
+            problems.append(f"{name}: unknown variable; there is no settings section {section!r} "
+                            f"(sections: {', '.join(Settings.model_fields)})")
+            continue
+        field = Settings.model_fields[section].annotation.model_fields.get(key)
+        if field is None:
+            problems.append(f"{name}: unknown variable; section [{section}] has no key {key!r}")
+            continue
+        if get_origin(field.annotation) is list:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                problems.append(f"{name}: not a JSON list, e.g. '[\"a\", \"b\"]'")
+                continue
+        sections.setdefault(section, {})[key] = value
+        sources[(section, key)] = name
+    if problems:
+        raise SettingsError("invalid settings: " + "; ".join(problems))
+    return sections, sources
+
+
+def load_settings(path: Path, environ: Mapping[str, str] = os.environ, **overrides: dict) -> Settings:
+    """Read `path` (a missing file means all defaults), then `overrides` sections, then HERALD_*
+    variables over both. Raises SettingsError naming each wrong key and where it was set."""
     data: dict = {}
     if path.exists():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: not valid TOML: {exc}") from None
-    for section, values in overrides.items():
+    env_sections, env_sources = environment_settings(environ)
+    for section, values in [*overrides.items(), *env_sections.items()]:
         data[section] = {**data.get(section, {}), **values}
     try:
         return Settings(**data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"])
-            problems.append(f"{key}: {error['msg']}")
-        raise SettingsError(f"invalid settings ({path}): " + "; ".join(problems)) from None
+            loc = tuple(str(part) for part in error["loc"])
+            message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+            variable = env_sources.get(loc[:2])
+            if variable is not None:
+                problems.append(f"{variable} (environment variable): {message}")
+                continue
+            from_env = sorted(name for (section, _), name in env_sources.items() if section == loc[0])
+            where = ", ".join([str(path), *from_env]) if from_env else str(path)
+            problems.append(f"{'.'.join(loc)} ({where}): {message}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -79,3 +79,45 @@ def test_create_token_prints_a_token_that_is_stored_hashed(tmp_path):
     import hashlib
 
     assert rows == [("crm-sync", hashlib.sha256(token.encode()).hexdigest())]
+
+
+@pytest.mark.parametrize("variable", [
+    "HERALD_SERVR__PORT",          # a misspelt section
+    "HERALD_SERVER__PROT",         # a misspelt key
+    "HERALD_PORT",                 # no section at all
+])
+def test_an_unknown_herald_variable_stops_start_up_naming_it(tmp_path, monkeypatch, variable):
+    monkeypatch.setenv(variable, "1")
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_herald_config_is_not_taken_for_a_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERALD_CONFIG", str(tmp_path / "absent.toml"))
+    assert load_settings(config_path(None)) == Settings()
+
+
+@pytest.mark.parametrize("variable,value", [
+    ("HERALD_SERVER__PORT", "abc"),
+    ("HERALD_REPORTS__TIMEZONE", "Moon/Base"),
+    ("HERALD_AUTH__API_TOKENS", '["unterminated'),   # not JSON: once a traceback
+    ("HERALD_AUTH__API_TOKENS", "[1]"),
+])
+def test_a_bad_environment_value_names_the_variable_not_the_file(tmp_path, monkeypatch, variable, value):
+    path = tmp_path / "herald.toml"
+    path.write_text('[server]\nport = 7000\n[auth]\napi_tokens = ["t"]\n')
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as failure:
+        load_settings(path)
+    assert variable in str(failure.value)
+    assert "herald.toml" not in str(failure.value)
+    assert "unterminated" not in str(failure.value)  # a value may be a secret: never echoed
+
+
+def test_main_exits_2_on_a_misspelt_variable(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env["HERALD_SERVR__PORT"] = "1"
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--config", str(tmp_path / "none.toml")],
+                            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "HERALD_SERVR__PORT" in result.stderr and "Traceback" not in result.stderr
