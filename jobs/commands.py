@@ -24,7 +24,8 @@ from server.gateways.email import EmailError, EmailSender
 from server.gateways.price_index import PriceSource, make_price_source
 from server.settings import Settings
 from storage.db import Database
-from storage.tokens import create_token
+from storage.tokens import (PREFIX_LENGTH, AmbiguousToken, NoSuchToken, StoredToken, TokenError, create_token,
+                            list_tokens, revoke_token)
 
 
 @dataclass
@@ -97,7 +98,46 @@ async def _exclusive(db: Database, job: str, run: Callable[[], Awaitable[object]
 
 async def cmd_create_token(settings: Settings, name: str) -> int:
     async with tools(settings) as t:
-        print(await create_token(t.db, name))
+        try:
+            print(await create_token(t.db, name))
+        except TokenError as exc:
+            print(f"herald: token not created: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def _describe(token: StoredToken) -> str:
+    return f"{token.name!r} ({f'prefix {token.prefix}' if token.prefix else 'no prefix'}, made {token.created_at})"
+
+
+async def cmd_list_tokens(settings: Settings) -> int:
+    async with tools(settings) as t:
+        tokens = await list_tokens(t.db)
+    if tokens:
+        rows = [("NAME", "PREFIX", "CREATED_AT")] + [(x.name, x.prefix or "-", x.created_at) for x in tokens]
+        width = max(len(name) for name, _, _ in rows)
+        for name, prefix, created_at in rows:
+            print(f"{name:<{width}}  {prefix:<{PREFIX_LENGTH}}  {created_at}")
+    else:
+        print("no tokens yet: make one with python main.py create_token NAME")
+    if settings.auth.api_tokens:
+        print(f"(and {len(settings.auth.api_tokens)} static token(s) from auth.api_tokens)")
+    return 0
+
+
+async def cmd_revoke_token(settings: Settings, wanted: str) -> int:
+    async with tools(settings) as t:
+        try:
+            token = await revoke_token(t.db, wanted)
+        except NoSuchToken as exc:
+            print(f"herald: nothing revoked: {exc} (list_tokens shows them)", file=sys.stderr)
+            return 1
+        except AmbiguousToken as exc:
+            print(f"herald: nothing revoked: {exc}:", file=sys.stderr)
+            for candidate in exc.candidates:
+                print(f"  {_describe(candidate)}", file=sys.stderr)
+            return 2
+    print(f"revoked token {_describe(token)}; it is refused from now on")
     return 0
 
 
