@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from jobs.email_templates import compose_email
 from server.gateways.email import EmailError, EmailSender, build_email
 from server.settings import SmtpSettings
 from tests.smtp_server import SmtpTestServer, free_port
@@ -267,3 +268,25 @@ async def test_file_transport_writes_each_message_as_a_parseable_eml(tmp_path: P
         if parsed["Subject"] == "Первое письмо":
             assert parsed.get_content() == "Текст\n"
     assert subjects == {"Первое письмо", "second"}
+
+
+@pytest.mark.parametrize("compose", [build_email, compose_email], ids=["build_email", "compose_email"])
+async def test_file_transport_logs_the_file_the_subject_and_the_links_of_the_text(tmp_path: Path, caplog, compose):
+    """So that the confirm link of a base64 .eml is one grep away (README, "First requests")."""
+    confirm = "http://127.0.0.1:8080/email_subscription/v1.0/confirm?id=5a57&s=ba78"
+    text = (f"Подтвердите подписку:\n\n{confirm}\n\nОтписаться (<https://example.org/unsubscribe?id=5a57>).\n"
+            f"Ещё раз: {confirm}.\n")
+    parts = {"sender": SENDER, "to": "anna@example.com", "subject": "Подтвердите подписку на изменения цен",
+             "text": text, "html": '<a href="http://only.in/html">x</a>'}
+    if compose is compose_email:  # subscription emails: pre-folded, RFC 2047 encoded headers
+        parts["unsubscribe_link"] = "https://example.org/unsubscribe?id=5a57"
+    message = compose(**parts)
+    with caplog.at_level("INFO", logger="herald.email"):
+        async with running(SmtpSettings(transport="file", outbox_dir=tmp_path)) as sender:
+            await sender.send(message)
+
+    [path] = tmp_path.iterdir()
+    [line] = [r.getMessage() for r in caplog.records if r.name == "herald.email"]
+    assert line == (f'email written to {path}, subject "Подтвердите подписку на изменения цен", '
+                    f"links: {confirm} https://example.org/unsubscribe?id=5a57")
+    assert re.findall(r'http[^ "]*/confirm\?[^ "]*', line) == [confirm]  # the README's grep

@@ -4,6 +4,9 @@
 `EmailSender` only delivers finished messages: it does not render templates, pick recipients or
 retry; it says whether a failure is worth retrying (`EmailError.temporary`) and leaves the retry
 to its caller. Nothing here may put the SMTP password into an error or a log line.
+
+The `file` transport (development) logs each email's file, subject and the links of its text, so
+that a confirm link is one grep away; those links are capabilities, but the file holds them too.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import email.policy
 import logging
+import re
 import socket
 import time
 import uuid
 from datetime import datetime
+from email.header import decode_header, make_header
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -101,6 +106,16 @@ def _domain_of(address: str) -> str:
     return domain if at and domain else "localhost"
 
 
+_LINK = re.compile(r"""https?://[^\s<>"']+""")
+
+
+def links_in(message: EmailMessage) -> list[str]:
+    """The http(s) URLs of the message's text part, each once, in order."""
+    part = message.get_body(preferencelist=("plain",))
+    text = part.get_content() if part is not None else ""
+    return list(dict.fromkeys(link.rstrip(".,;:!?)]") for link in _LINK.findall(text)))
+
+
 def outbox_file_name(moment: datetime) -> str:
     """`<utc timestamp>-<uuid>.eml`: names sort by time and never collide."""
     stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -172,6 +187,9 @@ class EmailSender:
             await asyncio.to_thread(_write_atomically, path, bytes(message))
         except OSError as exc:
             raise EmailError(f"cannot write email to {path}: {exc.strerror or exc}") from None
+        links = " ".join(links_in(message)) or "none"
+        subject = str(make_header(decode_header(message["Subject"] or "")))
+        log.info('email written to %s, subject "%s", links: %s', path, subject, links)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
