@@ -133,3 +133,12 @@ async def test_counts_follow_every_kind_of_change(client):
             expected = [c for c in everyone if (tag is None or tag in c["tag"].split(","))
                         and (code is None or c["operator_code"] == code)]
             assert page["count"] == len(expected) == len(page["results"]), (tag, code)
+
+
+
+@pytest.mark.parametrize("field,value", [("tag", "vip\n"), ("tag", "a\tb"), ("timezone", "Europe/Moscow\n"),
+                                         ("phone_number", "7900000\t0001"), ("tag", ["vip", "new\r\n"])])
+async def test_one_line_fields_refuse_tabs_and_line_breaks_instead_of_trimming_them(client, field, value):
+    status, body = await create(client, **{"phone_number": "79000000001", field: value})
+    assert status == 400
+    assert list(body) == [field] and body[field][0].startswith("Must be one line: a tab or line break")

@@ -113,3 +113,19 @@ async def test_a_running_mailing_follows_client_changes(aiohttp_client, make_set
 async def test_times_at_the_ends_of_the_calendar_are_a_400(client, moment):
     status, body = await create(client, datetime_start=moment)
     assert status == 400 and list(body) == ["datetime_start"]
+
+
+async def test_message_text_keeps_its_tabs_and_line_breaks(client):
+    text = "Hello,\r\n\tour sale starts today.\nSee you!"
+    status, body = await create(client, message_text=text)
+    assert status == 201 and body["message_text"] == text
+
+
+@pytest.mark.parametrize("field,value", [("filter_tag", "vip\n"), ("filter_op_codes", "977\t"),
+                                         ("window_start", "09:00\n"), ("datetime_start", "2030-01-01T10:00\n")])
+async def test_one_line_fields_refuse_tabs_and_line_breaks(client, field, value):
+    extra = {"window_end": "18:00"} if field == "window_start" else {}
+    status, body = await create(client, **{field: value}, **extra)
+    assert status == 400
+    assert list(body) == [field] and body[field][0].startswith("Must be one line")
+
