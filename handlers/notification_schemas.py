@@ -19,6 +19,8 @@ from server.timeutil import parse_datetime
 
 _PHONE_NOISE = re.compile(r"[\s()\-.]")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_NOT_ZONES = {"Factory", "localtime", "posixrules"}  # files in the zone database that are no place's time
+_ZONE_EXAMPLE = "give an IANA time zone name, e.g. UTC or Europe/Moscow (or leave the field out)"
 _DATETIME_EXAMPLE = "e.g. 2022-08-22T22:42:16 or 2022-08-22T22:42:16+03:00"
 
 
@@ -38,7 +40,9 @@ def normalize_phone(raw: Any) -> str:
 
 @cache
 def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    """IANA zones a client can be in: the zone database without its non-places and its copies."""
+    return frozenset(zone for zone in available_timezones()
+                     if zone not in _NOT_ZONES and not zone.startswith(("posix/", "right/")))
 
 
 def _datetime(value: Any) -> datetime:
@@ -86,8 +90,11 @@ class ClientIn(BaseModel):
     @field_validator("timezone", mode="before")
     @classmethod
     def _timezone(cls, value: Any) -> str:
-        if value is None or (isinstance(value, str) and not one_line(value).strip()):
-            return "UTC"
+        """Left out it is UTC (or, on PATCH, the stored zone); sent empty or null it is an error."""
+        if value is None:
+            raise ValueError(f"This field may not be null: {_ZONE_EXAMPLE}.")
+        if isinstance(value, str) and not one_line(value).strip():
+            raise ValueError(f"This field may not be blank: {_ZONE_EXAMPLE}.")
         if not isinstance(value, str) or value.strip() not in _zones():
             raise ValueError(f"{value!r} is not an IANA time zone name, e.g. Europe/Moscow.")
         return value.strip()
