@@ -15,10 +15,11 @@ from zoneinfo import available_timezones
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
 from server.text import one_line
-from server.timeutil import parse_datetime
+from server.timeutil import OutOfRange, parse_datetime
 
 _PHONE_NOISE = re.compile(r"[\s()\-.]")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_PLUS_AS_SPACE = re.compile(r"[T ]\d\d:\d\d(:\d\d(\.\d+)?)? \d\d(:?\d\d)?$")  # `+03:00` sent unencoded
 _NOT_ZONES = {"Factory", "localtime", "posixrules"}  # files in the zone database that are no place's time
 _ZONE_EXAMPLE = "give an IANA time zone name, e.g. UTC or Europe/Moscow (or leave the field out)"
 _DATETIME_EXAMPLE = "e.g. 2022-08-22T22:42:16 or 2022-08-22T22:42:16+03:00"
@@ -53,8 +54,13 @@ def _datetime(value: Any) -> datetime:
     one_line(value)
     try:
         return parse_datetime(value)
+    except OutOfRange as exc:
+        raise ValueError(f"{value!r} is out of range: {exc}.") from None
     except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 date and time, {_DATETIME_EXAMPLE}.") from None
+        hint = ""
+        if _PLUS_AS_SPACE.search(value.strip()):
+            hint = " In form data a '+' means a space: send the offset's '+' URL-encoded as %2B."
+        raise ValueError(f"{value!r} is not an ISO 8601 date and time, {_DATETIME_EXAMPLE}.{hint}") from None
 
 
 def _comma_list(value: Any) -> list[str]:
