@@ -163,16 +163,16 @@ def field_errors(exc: ValidationError) -> dict[str, list[str]]:
 
 
 def _whole_number(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    """An integer written in ASCII digits (`-` first for a negative one), in [low, high]."""
     raw = query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest.field(name, "A valid integer is required.") from None
-    if not low <= value <= high:
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise BadRequest.field(name, "A valid integer is required.")
+    if len(digits.lstrip("0")) > 18 or not low <= int(raw) <= high:
         raise BadRequest.field(name, f"Must be between {low} and {high}.")
-    return value
+    return int(raw)
 
 
 class Page:
@@ -180,12 +180,13 @@ class Page:
 
     DEFAULT_LIMIT = 100
     MAX_LIMIT = 1000
+    MAX_OFFSET = 1_000_000_000
 
     def __init__(self, request: web.Request, default_limit: int = DEFAULT_LIMIT) -> None:
         self.request = request
         self.query = query(request)
         self.limit = _whole_number(self.query, "limit", default_limit, 1, self.MAX_LIMIT)
-        self.offset = _whole_number(self.query, "offset", 0, 0, 2**62)
+        self.offset = _whole_number(self.query, "offset", 0, 0, self.MAX_OFFSET)
 
     def _link(self, offset: int) -> str:
         link_query = {**self.query, "limit": str(self.limit), "offset": str(offset)}
