@@ -13,9 +13,11 @@ import orjson
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
+from yarl import URL
 
 from server import text
 from server.errors import BadRequest, NotFound, UnsupportedMediaType
+from server.keys import SETTINGS
 
 
 def route(method: str, path: str, handler) -> web.RouteDef:
@@ -176,7 +178,8 @@ def _whole_number(query: dict[str, str], name: str, default: int, low: int, high
 
 
 class Page:
-    """limit/offset from the query string, and the DRF-style envelope around one page."""
+    """limit/offset from the query string, and the DRF-style envelope around one page, whose
+    `next`/`previous` links are built on `server.public_url` (never on the request's Host)."""
 
     DEFAULT_LIMIT = 100
     MAX_LIMIT = 1000
@@ -192,7 +195,8 @@ class Page:
         link_query = {**self.query, "limit": str(self.limit), "offset": str(offset)}
         if offset == 0:
             link_query.pop("offset")
-        return str(self.request.url.with_query(link_query))
+        base = self.request.app[SETTINGS].server.public_url.rstrip("/")
+        return str(URL(base + self.request.path).with_query(link_query))
 
     def envelope(self, count: int, results: list) -> dict[str, Any]:
         after = self.offset + self.limit

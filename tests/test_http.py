@@ -2,7 +2,7 @@
 
 A body that cannot be read as what its Content-Type says, text that is not UTF-8, JSON nested too
 deep and control characters are a 400 in the family's envelope naming what is wrong, and nothing
-is stored.
+is stored; pagination links are built on `server.public_url`, whatever the Host header says.
 """
 
 import pytest
@@ -194,3 +194,17 @@ async def test_a_control_character_in_a_field_name_is_a_400(client):
     assert response.status == 400
     assert await response.json() == {"detail": "A field name contains a control character or a lone surrogate."}
 
+
+# -- pagination links -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("public_url", ["https://herald.example", "https://example.org/herald/"])
+async def test_page_links_are_built_on_public_url_not_on_the_host_header(aiohttp_client, make_settings, public_url):
+    client = await aiohttp_client(create_app(make_settings(server={"public_url": public_url})))
+    for n in range(3):
+        await client.post("/Clients/", json={"phone_number": f"7900000000{n}", "tag": "vip"}, headers=AUTH)
+    headers = {**AUTH, "Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    page = await (await client.get("/Clients/?tag=vip&limit=1&offset=1", headers=headers)).json()
+    base = public_url.rstrip("/")
+    assert page["next"] == f"{base}/Clients/?tag=vip&limit=1&offset=2"
+    assert page["previous"] == f"{base}/Clients/?tag=vip&limit=1"
