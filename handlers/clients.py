@@ -28,8 +28,8 @@ async def list_clients(request: web.Request) -> web.Response:
         request.app[DB],
         limit=page.limit,
         offset=page.offset,
-        tag=request.query.get("tag") or None,
-        operator_code=request.query.get("operator_code") or None,
+        tag=page.query.get("tag") or None,
+        operator_code=page.query.get("operator_code") or None,
     )
     return respond(page.envelope(count, results))
 

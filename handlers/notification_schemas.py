@@ -1,6 +1,7 @@
 """What the notification service accepts: clients and mailings, validated and normalised.
 
-Pure: no I/O. Each validator's message says what is wrong in words a client can act on.
+Pure: no I/O. Each validator's message says what is wrong in words a client can act on. Every
+field but `message_text` is one line: a tab or line break in it is refused, not trimmed away.
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
-from server.timeutil import parse_datetime
+from server.text import one_line
+from server.timeutil import OutOfRange, parse_datetime
 
 _PHONE_NOISE = re.compile(r"[\s()\-.]")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_PLUS_AS_SPACE = re.compile(r"[T ]\d\d:\d\d(:\d\d(\.\d+)?)? \d\d(:?\d\d)?$")  # `+03:00` sent unencoded
+_NOT_ZONES = {"Factory", "localtime", "posixrules"}  # files in the zone database that are no place's time
+_ZONE_EXAMPLE = "give an IANA time zone name, e.g. UTC or Europe/Moscow (or leave the field out)"
+_DATETIME_EXAMPLE = "e.g. 2022-08-22T22:42:16 or 2022-08-22T22:42:16+03:00"
 
 
 def normalize_phone(raw: Any) -> str:
     """`+7 (977) 405-33-29`, `8 977 405 33 29`, `79774053329` -> `79774053329`."""
-    digits = _PHONE_NOISE.sub("", str(raw))
+    digits = _PHONE_NOISE.sub("", str(one_line(raw)))
     if digits.startswith("+7"):
         digits = "7" + digits[2:]
     elif digits.startswith("8") and len(digits) == 11:
@@ -35,30 +41,37 @@ def normalize_phone(raw: Any) -> str:
 
 @cache
 def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    """IANA zones a client can be in: the zone database without its non-places and its copies."""
+    return frozenset(zone for zone in available_timezones()
+                     if zone not in _NOT_ZONES and not zone.startswith(("posix/", "right/")))
 
 
 def _datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return parse_datetime(value)
     if not isinstance(value, str) or not value.strip():
-        raise ValueError("Enter an ISO 8601 date and time, e.g. 2022-08-22T22:42:16 or 2022-08-22T22:42:16+03:00.")
+        raise ValueError(f"Enter an ISO 8601 date and time, {_DATETIME_EXAMPLE}.")
+    one_line(value)
     try:
         return parse_datetime(value)
+    except OutOfRange as exc:
+        raise ValueError(f"{value!r} is out of range: {exc}.") from None
     except ValueError:
-        raise ValueError(
-            f"{value!r} is not an ISO 8601 date and time, e.g. 2022-08-22T22:42:16 or 2022-08-22T22:42:16+03:00."
-        ) from None
+        hint = ""
+        if _PLUS_AS_SPACE.search(value.strip()):
+            hint = " In form data a '+' means a space: send the offset's '+' URL-encoded as %2B."
+        raise ValueError(f"{value!r} is not an ISO 8601 date and time, {_DATETIME_EXAMPLE}.{hint}") from None
 
 
 def _comma_list(value: Any) -> list[str]:
     if value is None:
         return []
-    items = value if isinstance(value, list) else str(value).split(",")
+    items = one_line(value) if isinstance(value, list) else one_line(str(value)).split(",")
     return sorted({str(item).strip() for item in items if str(item).strip()})
 
 
 def _blank_to_none(value: Any) -> Any:
+    one_line(value)
     return None if isinstance(value, str) and not value.strip() else value
 
 
@@ -83,8 +96,11 @@ class ClientIn(BaseModel):
     @field_validator("timezone", mode="before")
     @classmethod
     def _timezone(cls, value: Any) -> str:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return "UTC"
+        """Left out it is UTC (or, on PATCH, the stored zone); sent empty or null it is an error."""
+        if value is None:
+            raise ValueError(f"This field may not be null: {_ZONE_EXAMPLE}.")
+        if isinstance(value, str) and not one_line(value).strip():
+            raise ValueError(f"This field may not be blank: {_ZONE_EXAMPLE}.")
         if not isinstance(value, str) or value.strip() not in _zones():
             raise ValueError(f"{value!r} is not an IANA time zone name, e.g. Europe/Moscow.")
         return value.strip()

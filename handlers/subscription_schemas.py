@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobs.directions import Direction, PriceFilter, QkeyError, parse_qkey
+from server.text import load_json, one_line
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -39,7 +40,8 @@ Email = Annotated[str | None, AfterValidator(_email)]
 
 class _Params(BaseModel):
     """Blank parameters count as absent (defaults apply, required ones are reported missing);
-    numbers sent in JSON for text parameters (a passportuid) are taken as their text."""
+    numbers sent in JSON for text parameters (a passportuid) are taken as their text; every
+    parameter is one line (no tab, line break or other control character)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
@@ -50,6 +52,11 @@ class _Params(BaseModel):
             return data
         return {key: str(value) if isinstance(value, int) and not isinstance(value, bool) else value
                 for key, value in data.items() if not (isinstance(value, str) and not value.strip())}
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _one_line(cls, value: Any) -> Any:
+        return one_line(value)
 
 
 class WhoParams(_Params):
@@ -88,8 +95,8 @@ class SubscribeParams(WhoParams):
             data = value
         else:
             try:
-                data = json.loads(value)
-            except (TypeError, json.JSONDecodeError) as exc:
+                data = load_json(value)
+            except (TypeError, ValueError) as exc:
                 raise ValueError(f"Not JSON: {exc}.") from None
         if data is None:
             return None

@@ -1,17 +1,24 @@
 """Small HTTP helpers the handlers share: routes with an optional trailing slash, request
-bodies as JSON or form data, limit/offset pagination and JSON responses.
+bodies as JSON or form data and query strings (read strictly: what cannot be taken as it is,
+is a 400), limit/offset pagination and JSON responses.
 """
 
 from __future__ import annotations
 
-import json
+import codecs
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
+from yarl import URL
 
+from server import text
 from server.errors import BadRequest, NotFound, UnsupportedMediaType
+from server.keys import SETTINGS
+
 
 def route(method: str, path: str, handler) -> web.RouteDef:
     """`path` written with its trailing slash; served with and without it, never redirected."""
@@ -30,30 +37,106 @@ def respond(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
 async def read_body(request: web.Request) -> dict[str, Any]:
-    """The request's fields, from a JSON object or from form data (`curl -d`)."""
+    """The request's fields, from a JSON object or from form data (`curl -d`; multipart too).
+
+    A body that cannot be read as what its Content-Type says is a 400 that says why; a value with
+    a control character other than tab and line breaks, or a lone surrogate, a 400 naming its field.
+    """
     if not request.body_exists:
         return {}
     if request.content_type == "application/json":
-        try:
-            data = json.loads(await request.text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadRequest(f"JSON parse error - {exc}") from None
-        if not isinstance(data, dict):
-            raise BadRequest("JSON body must be an object")
-        return data
-    if request.content_type not in FORM_TYPES:
+        data = _json_object(await request.read(), _charset(request))
+    elif request.content_type == "application/x-www-form-urlencoded":
+        data = dict(_urlencoded(await request.read(), _charset(request), "request body"))
+    elif request.content_type == "multipart/form-data":
+        data = await _multipart(request)
+    else:
         raise UnsupportedMediaType(f'Unsupported media type "{request.content_type}" in request.')
-    form = await request.post()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    _check_text(data, one_line=False)
+    return data
+
+
+def query(request: web.Request) -> dict[str, str]:
+    """The query string's parameters (the first of repeated ones), each one line of UTF-8 text."""
+    data: dict[str, str] = {}
+    for name, value in _urlencoded(request.rel_url.raw_query_string.encode(), "utf-8", "query string"):
+        data.setdefault(name, value)
+    _check_text(data, one_line=True)
+    return data
+
+
+def _charset(request: web.Request) -> str:
+    charset = request.charset or "utf-8"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise UnsupportedMediaType(f'Unsupported charset "{charset}" in request.') from None
+    return charset
+
+
+def _json_object(raw: bytes, charset: str) -> dict[str, Any]:
+    try:
+        data = text.load_json(raw.decode(charset))
+    except ValueError as exc:  # also a bad encoding, and numbers too long to convert
+        raise BadRequest(f"JSON parse error - {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("JSON body must be an object")
+    return data
+
+
+def _urlencoded(raw: bytes, charset: str, where: str) -> list[tuple[str, str]]:
+    """`a=1&b=x+y` -> [("a", "1"), ("b", "x y")]; bytes, raw or percent-encoded, must be `charset`."""
+    pairs = []
+    for part in raw.rstrip().split(b"&"):
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition(b"=")
+        try:
+            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode(charset)
+        except UnicodeDecodeError:
+            raise BadRequest(f"A parameter name in the {where} is not valid {charset.upper()} text.") from None
+        try:
+            value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode(charset)
+        except UnicodeDecodeError:
+            raise BadRequest.field(name, f"Not valid {charset.upper()} text in the {where}.") from None
+        pairs.append((name, value))
+    return pairs
+
+
+async def _multipart(request: web.Request) -> dict[str, str]:
+    try:
+        form = await request.post()
+    except (ValueError, LookupError, RuntimeError, HttpProcessingError) as exc:
+        reason = (getattr(exc, "message", "") or str(exc) or type(exc).__name__).strip().splitlines()[0]
+        raise BadRequest(f"Multipart form data could not be read: {reason}") from None
+    files = {name: ["Files are not accepted: send this field as text."]
+             for name, value in form.items() if not isinstance(value, str)}
+    if files:
+        raise BadRequest(fields=files)
+    return dict(form.items())
+
+
+def _check_text(data: dict[str, Any], *, one_line: bool) -> None:
+    """Every text in `data` (nested ones too) can be stored and answered as it is, or a 400."""
+    for name, value in data.items():
+        if text.problem(name, one_line=True):
+            raise BadRequest("A field name contains a control character or a lone surrogate.")
+        pending = [value]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, dict):
+                pending.extend(item)
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+            elif isinstance(item, str) and (why := text.problem(item, one_line=one_line)):
+                raise BadRequest.field(name, why)
 
 
 async def read_params(request: web.Request) -> dict[str, Any]:
     """Query string and body together (the body wins): for APIs used both as links and forms."""
-    return {**request.query, **await read_body(request)}
+    return {**query(request), **await read_body(request)}
 
 
 def validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
@@ -81,36 +164,39 @@ def field_errors(exc: ValidationError) -> dict[str, list[str]]:
     return fields
 
 
-def _whole_number(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
+def _whole_number(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    """An integer written in ASCII digits (`-` first for a negative one), in [low, high]."""
+    raw = query.get(name)
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest.field(name, "A valid integer is required.") from None
-    if not low <= value <= high:
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise BadRequest.field(name, "A valid integer is required.")
+    if len(digits.lstrip("0")) > 18 or not low <= int(raw) <= high:
         raise BadRequest.field(name, f"Must be between {low} and {high}.")
-    return value
+    return int(raw)
 
 
 class Page:
-    """limit/offset from the query string, and the DRF-style envelope around one page."""
+    """limit/offset from the query string, and the DRF-style envelope around one page, whose
+    `next`/`previous` links are built on `server.public_url` (never on the request's Host)."""
 
     DEFAULT_LIMIT = 100
     MAX_LIMIT = 1000
+    MAX_OFFSET = 1_000_000_000
 
     def __init__(self, request: web.Request, default_limit: int = DEFAULT_LIMIT) -> None:
         self.request = request
-        self.limit = _whole_number(request, "limit", default_limit, 1, self.MAX_LIMIT)
-        self.offset = _whole_number(request, "offset", 0, 0, 2**62)
+        self.query = query(request)
+        self.limit = _whole_number(self.query, "limit", default_limit, 1, self.MAX_LIMIT)
+        self.offset = _whole_number(self.query, "offset", 0, 0, self.MAX_OFFSET)
 
     def _link(self, offset: int) -> str:
-        query = dict(self.request.query)
-        query.update(limit=str(self.limit), offset=str(offset))
+        link_query = {**self.query, "limit": str(self.limit), "offset": str(offset)}
         if offset == 0:
-            query.pop("offset")
-        return str(self.request.url.with_query(query))
+            link_query.pop("offset")
+        base = self.request.app[SETTINGS].server.public_url.rstrip("/")
+        return str(URL(base + self.request.path).with_query(link_query))
 
     def envelope(self, count: int, results: list) -> dict[str, Any]:
         after = self.offset + self.limit

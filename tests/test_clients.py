@@ -133,3 +133,43 @@ async def test_counts_follow_every_kind_of_change(client):
             expected = [c for c in everyone if (tag is None or tag in c["tag"].split(","))
                         and (code is None or c["operator_code"] == code)]
             assert page["count"] == len(expected) == len(page["results"]), (tag, code)
+
+
+async def test_an_explicit_empty_or_null_timezone_is_a_400_and_leaving_it_out_keeps_it(client):
+    for sent in ({"json": {"phone_number": "79000000001", "timezone": ""}},
+                 {"json": {"phone_number": "79000000001", "timezone": None}},
+                 {"data": {"phone_number": "79000000001", "timezone": ""}}):
+        response = await client.post("/Clients/", headers=AUTH, **sent)
+        assert response.status == 400, sent
+        assert list(await response.json()) == ["timezone"]
+    _, created = await create(client, phone_number="79000000001", timezone="Europe/Moscow")
+    url = f"/Clients/{created['id']}/"
+    for sent in ({"json": {"timezone": ""}}, {"json": {"timezone": None}}, {"data": {"timezone": ""}},
+                 {"data": {"timezone": " "}}):
+        response = await client.patch(url, headers=AUTH, **sent)
+        assert response.status == 400, sent
+        assert (await response.json())["timezone"][0].startswith(("This field may not be blank",
+                                                                  "This field may not be null"))
+    response = await client.patch(url, data={"tag": "vip"}, headers=AUTH)
+    assert (await response.json())["timezone"] == "Europe/Moscow"
+    assert (await (await client.get(url, headers=AUTH)).json())["timezone"] == "Europe/Moscow"
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posixrules", "posix/Europe/Moscow", "right/UTC"])
+async def test_files_of_the_zone_database_that_are_no_place_are_refused(client, zone):
+    status, body = await create(client, phone_number="79000000001", timezone=zone)
+    assert status == 400 and body == {"timezone": [f"{zone!r} is not an IANA time zone name, e.g. Europe/Moscow."]}
+
+
+@pytest.mark.parametrize("zone", ["Europe/Moscow", "UTC", "Etc/GMT+3", "America/Argentina/Buenos_Aires"])
+async def test_iana_region_zones_are_accepted(client, zone):
+    status, body = await create(client, phone_number="79000000001", timezone=zone)
+    assert status == 201 and body["timezone"] == zone
+
+
+@pytest.mark.parametrize("field,value", [("tag", "vip\n"), ("tag", "a\tb"), ("timezone", "Europe/Moscow\n"),
+                                         ("phone_number", "7900000\t0001"), ("tag", ["vip", "new\r\n"])])
+async def test_one_line_fields_refuse_tabs_and_line_breaks_instead_of_trimming_them(client, field, value):
+    status, body = await create(client, **{"phone_number": "79000000001", field: value})
+    assert status == 400
+    assert list(body) == [field] and body[field][0].startswith("Must be one line: a tab or line break")

@@ -108,6 +108,28 @@ async def test_bad_pagination_names_the_parameter(client, param, value):
     assert list(await response.json()) == [param]
 
 
+@pytest.mark.parametrize("path", ["/Clients/", "/Mailing/", "/Stats/"])
+@pytest.mark.parametrize("param,value", [("limit", ""), ("limit", "%EF%BC%91%EF%BC%90"), ("limit", "1_0"),
+                                         ("limit", "+5"), ("limit", "%205"), ("offset", ""), ("offset", "٣"),
+                                         ("offset", "0x10"), ("limit", "-")])
+async def test_only_ascii_digits_are_a_page_number(client, path, param, value):
+    response = await client.get(f"{path}?{param}={value}", headers=AUTH)
+    assert response.status == 400
+    assert await response.json() == {param: ["A valid integer is required."]}
+
+
+@pytest.mark.parametrize("param,value,bounds", [
+    ("offset", "-1", "0 and 1000000000"), ("offset", "1000000001", "0 and 1000000000"),
+    ("offset", "9" * 5000, "0 and 1000000000"), ("limit", "-5", "1 and 1000"), ("limit", "1001", "1 and 1000"),
+])
+async def test_a_page_number_out_of_range_names_the_bounds(client, param, value, bounds):
+    response = await client.get(f"/Clients/?{param}={value}", headers=AUTH)
+    assert response.status == 400
+    assert await response.json() == {param: [f"Must be between {bounds}."]}
+    response = await client.get("/Clients/?limit=0010&offset=1000000000", headers=AUTH)
+    assert response.status == 200 and (await response.json())["results"] == []
+
+
 async def test_an_unexpected_failure_is_a_500_without_internals(aiohttp_client, make_settings, caplog):
     settings = make_settings()
     client = await aiohttp_client(create_app(settings))

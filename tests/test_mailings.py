@@ -113,3 +113,46 @@ async def test_a_running_mailing_follows_client_changes(aiohttp_client, make_set
 async def test_times_at_the_ends_of_the_calendar_are_a_400(client, moment):
     status, body = await create(client, datetime_start=moment)
     assert status == 400 and list(body) == ["datetime_start"]
+
+
+async def test_message_text_keeps_its_tabs_and_line_breaks(client):
+    text = "Hello,\r\n\tour sale starts today.\nSee you!"
+    status, body = await create(client, message_text=text)
+    assert status == 201 and body["message_text"] == text
+
+
+@pytest.mark.parametrize("field,value", [("filter_tag", "vip\n"), ("filter_op_codes", "977\t"),
+                                         ("window_start", "09:00\n"), ("datetime_start", "2030-01-01T10:00\n")])
+async def test_one_line_fields_refuse_tabs_and_line_breaks(client, field, value):
+    extra = {"window_end": "18:00"} if field == "window_start" else {}
+    status, body = await create(client, **{field: value}, **extra)
+    assert status == 400
+    assert list(body) == [field] and body[field][0].startswith("Must be one line")
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-23:59", "9999-06-01T00:00:00", "0001-01-01T00:00:00+05:00",
+                                   "0001-01-01T00:00:00", "1969-12-31T23:59:59", "0000-01-01T00:00"])
+async def test_dates_out_of_range_say_so(client, value):
+    status, body = await create(client, datetime_start=value)
+    assert status == 400
+    assert body == {"datetime_start": [f"{value!r} is out of range: the year must be between 1970 and 9998 (in UTC)."]}
+
+
+async def test_an_offset_whose_plus_arrived_as_a_space_gets_a_hint(client):
+    # curl -d datetime_start=2030-01-01T10:00:00+03:00 sends a '+', which form data reads as a space
+    body = b"datetime_start=2030-01-01T10:00:00+03:00&datetime_end=2030-01-02T00:00&message_text=x"
+    response = await client.post("/Mailing/", data=body,
+                                 headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status == 400
+    [message] = (await response.json())["datetime_start"]
+    assert message.startswith("'2030-01-01T10:00:00 03:00' is not an ISO 8601 date and time")
+    assert "URL-encoded as %2B" in message
+    body = body.replace(b"+", b"%2B")
+    response = await client.post("/Mailing/", data=body,
+                                 headers={**AUTH, "Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status == 201 and (await response.json())["datetime_start"] == "2030-01-01T07:00:00Z"
+
+
+async def test_a_bad_date_without_a_space_for_plus_gets_no_such_hint(client):
+    status, body = await create(client, datetime_start="2030-01-01 25:00")
+    assert status == 400 and "%2B" not in body["datetime_start"][0]

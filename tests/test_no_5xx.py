@@ -1,5 +1,6 @@
 """Nothing a client sends gets a 5xx: every route of every family, fed odd values in every field it
-reads, as query parameters, form data and JSON, answers 2xx or 4xx (and the server goes on)."""
+reads, as query parameters, form data and JSON, and bodies that cannot be read as what they say
+they are, answers 2xx or 4xx (and the server goes on)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,24 @@ ODD_VALUES = [
     "c213_c2_2018-04-01_None_economy_1_0_0_ru", '{"transfer": {"count": 1e400}}', "../../etc/passwd",
 ]
 JSON_ODDITIES = [None, True, -1, 10**30, 1.5, [], {}, ["a"], {"a": {"b": []}}]
+# (Content-Type, body) that no parser should take as given, sent to every route.
+MALFORMED_BODIES = {
+    "multipart without a boundary": ("multipart/form-data", b"phone_number=79000000002"),
+    "multipart with a broken part": ("multipart/form-data; boundary=b", b"--b\r\nbroken\r\n--b--\r\n"),
+    "multipart that never starts": ("multipart/form-data; boundary=b", b"phone_number=79000000002"),
+    "multipart part not UTF-8": ("multipart/form-data; boundary=b",
+                                 b'--b\r\nContent-Disposition: form-data; name="tag"\r\n\r\n\xff\xfe\r\n--b--\r\n'),
+    "JSON nested 100,000 levels": ("application/json", b'{"tag": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    "JSON filter nested 100,000 levels": ("application/json", b'{"filter": "' + b"[" * 100_000 + b'"}'),
+    "JSON with a 5,000-digit number": ("application/json", b'{"limit": ' + b"9" * 5000 + b"}"),
+    "JSON with a lone surrogate": ("application/json", b'{"phone_number": "79000000002", "tag": "\\ud800", '
+                                   b'"datetime_start": "2030-01-01T00:00", "datetime_end": "2030-01-02T00:00", '
+                                   b'"message_text": "\\udfff", "email_source": "\\udfff"}'),
+    "JSON in an unknown charset": ("application/json; charset=klingon", b"{}"),
+    "form not UTF-8": ("application/x-www-form-urlencoded", b"phone_number=79000000002&tag=\xff\xfe&email=\xff"),
+    "form percent-encoded not UTF-8": ("application/x-www-form-urlencoded", b"tag=%ff%fe&qkey=%c3%28"),
+    "form filter nested 100,000 levels": ("application/x-www-form-urlencoded", b"filter=" + b"%5B" * 100_000),
+}
 FIELDS = ["phone_number", "tag", "timezone", "datetime_start", "datetime_end", "message_text", "filter_tag",
           "filter_op_codes", "window_start", "window_end", "email", "passportuid", "session", "qkey",
           "email_source", "filter", "date_range", "id", "p", "s", "limit", "offset", "operator_code"]
@@ -54,5 +73,21 @@ async def test_no_input_gets_a_5xx(aiohttp_client, make_settings, shape):
                 response = await client.request(method, path, json=fields, headers=AUTH)
             if response.status >= 500:
                 failures.append((method, path, shape, repr(value)[:40], response.status, (await response.text())[:80]))
+    assert failures == []
+    assert (await client.get("/health")).status == 200
+
+
+@pytest.mark.parametrize("shape", list(MALFORMED_BODIES))
+async def test_no_malformed_body_gets_a_5xx(aiohttp_client, make_settings, shape):
+    app = create_app(make_settings())
+    client = await aiohttp_client(app)
+    content_type, body = MALFORMED_BODIES[shape]
+    failures = []
+    for method, path in routes_of(app):
+        for query in ("", "?tag=%ff&limit=%EF%BC%91"):  # and a query string that is not UTF-8 either
+            response = await client.request(method, path + query, data=body,
+                                            headers={**AUTH, "Content-Type": content_type})
+            if response.status >= 500:
+                failures.append((method, path + query, response.status, (await response.text())[:80]))
     assert failures == []
     assert (await client.get("/health")).status == 200
