@@ -2,7 +2,8 @@
 minimum price changed since the subscriber was last told, queue one email per change, send them.
 
 A change is the direction's newest price (its latest `day`) against a baseline: the price of the
-last price email sent to that subscription, else the direction's price on the previous day it has.
+last price email sent to that subscription, else the price it started with (the direction's price
+when it was made, or its first price after), else the direction's price on the previous day.
 Each email is a pending `messages` row whose payload holds seed 001's `content` structure; its
 dedupe key (`price:{subscription_id}:{day}:{price}:{currency}`) means a re-run, a second command
 or a concurrent server job never makes a second email for the same change. Sending belongs to the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,7 @@ from jobs.outbox import Outbox
 from jobs.price_emails import queue_price_emails, send_emails
 from server.gateways.email import EmailSender
 from server.settings import SmtpSettings, SubscriptionSettings
-from storage.db import Database
+from storage.db import Database, migration_files
 from tests.smtp_server import SmtpTestServer
 
 PUBLIC_URL = "https://herald.example.com"
@@ -358,3 +359,34 @@ async def test_send_email_to_sends_only_to_that_address(db, smtp_server):
 
     assert rest.queued == 1 and rest.delivery.sent == 1
     assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == ["anna@example.com", "boris@example.com"]
+
+
+def test_the_baseline_migration_keeps_what_older_subscriptions_compared_with(tmp_path):
+    """Subscriptions made before 0006 and never mailed start from the direction's price of the day
+    before its newest (what they were compared with until then), or from its only price."""
+    conn = sqlite3.connect(tmp_path / "old.db")
+    for version, _, path in migration_files():
+        if version < 6:
+            conn.executescript(path.read_text(encoding="utf-8"))
+    conn.execute("INSERT INTO contacts (id, email, created_at, updated_at) VALUES (1, 'a@example.com', ?, ?)",
+                 (T0, T0))
+    conn.execute("INSERT INTO subscribers (id, contact_id, email, created_at, updated_at) VALUES ('s', 1, 'a@example.com', ?, ?)",
+                 (T0, T0))
+    for direction_id, prices in ((1, [("2026-05-01", 5000, "RUR"), ("2026-05-02", 4500, "RUR"),
+                                      ("2026-05-03", 4700, "EUR")]),
+                                 (2, [("2026-05-02", 300, "EUR")]), (3, [])):
+        conn.execute("INSERT INTO directions (id, qkey, date_range, created_at) VALUES (?, ?, 0, ?)",
+                     (direction_id, f"q{direction_id}", T0))
+        conn.execute("INSERT INTO subscriptions (subscriber_id, direction_id, qkey, created_at, updated_at)"
+                     " VALUES ('s', ?, ?, ?, ?)", (direction_id, f"q{direction_id}", T0, T0))
+        for day, price, currency in prices:
+            conn.execute("INSERT INTO direction_prices VALUES (?, ?, ?, ?, '{}', ?)",
+                         (direction_id, day, price, currency, T0))
+    conn.execute("INSERT INTO subscriptions (subscriber_id, direction_id, qkey, notified_price, notified_currency,"
+                 " created_at, updated_at) VALUES ('s', 1, 'mailed', 4000, 'RUR', ?, ?)", (T0, T0))
+    [(_, _, migration)] = [m for m in migration_files() if m[0] == 6]
+    conn.executescript(migration.read_text(encoding="utf-8"))
+
+    baselines = conn.execute("SELECT qkey, baseline_price, baseline_currency FROM subscriptions ORDER BY id").fetchall()
+    assert baselines == [("q1", 4500, "RUR"), ("q2", 300, "EUR"), ("q3", None, None), ("mailed", None, None)]
+    conn.close()

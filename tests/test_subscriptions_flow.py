@@ -6,6 +6,7 @@ seed's commands, run as an operator runs them."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import email
 import email.policy
 import os
@@ -188,3 +189,43 @@ async def test_the_seeds_commands_as_an_operator_runs_them(tmp_path, aiohttp_cli
     assert result.returncode == 0, result.stderr
     newest = max((tmp_path / "outbox").glob("*.eml"), key=lambda path: path.stat().st_mtime_ns)
     assert email.message_from_bytes(newest.read_bytes(), policy=email.policy.default)["To"] == "b@example.com"
+
+
+async def subscribe_confirmed(herald, address: str, passportuid: str, qkey: str) -> str:
+    response = await herald.get(f"{API}/subscribe", headers=AUTH, params={
+        "email": address, "passportuid": passportuid, "qkey": qkey})
+    subscriber_id = (await response.json())["data"]["id"]
+    proof = hashlib.sha256(passportuid.encode()).hexdigest()
+    confirmed = await herald.post(f"{API}/confirm", data={"id": subscriber_id, "p": proof})
+    assert confirmed.status == 200, await confirmed.text()
+    return subscriber_id
+
+
+async def test_a_new_subscription_is_mailed_a_change_on_its_first_day(herald, smtp_server, price_index):  # noqa: F811
+    """The baseline is the price seen first: the direction's first price after subscribing, or its
+    price at the time for a direction that already had one. No second day of prices is needed."""
+    qkey = trip(days_ahead=50, length=4)
+    today = datetime.now(timezone.utc)
+    await subscribe_confirmed(herald, "first@example.com", "1001", qkey)
+
+    async def run_and_send(price: float) -> tuple[int, int]:
+        price_index.prices[qkey] = price
+        await update_prices(herald, today)
+        summary = await send_emails(herald.app[DB], herald.app[OUTBOX], public_url="http://herald.test")
+        return summary.queued, summary.delivery.sent
+
+    assert await run_and_send(12_000.0) == (0, 0)  # its first price: the baseline, nothing to tell
+    assert await run_and_send(12_000.0) == (0, 0)  # no change: no email
+    assert await run_and_send(11_000.0) == (1, 1)  # the same day, cheaper: mailed at once
+    await smtp_server.wait_for(2)  # the confirmation and this one
+    [first] = [m for m in smtp_server.received if m.rcpt_tos == ["first@example.com"] and "/confirm" not in
+               m.body("plain")]
+    assert re.search(r"11[\s\u00a0]?000", first.body("plain")) and re.search(r"12[\s\u00a0]?000", first.body("plain"))
+
+    # Subscribing to a direction that has a price: that price is the baseline.
+    await subscribe_confirmed(herald, "second@example.com", "1002", qkey)
+    assert await run_and_send(11_000.0) == (0, 0)
+    assert await run_and_send(10_500.0) == (2, 2)  # both, each against what it knew: 11,000
+    await smtp_server.wait_for(5)  # and the second confirmation, and these two
+    second = next(m for m in smtp_server.received[3:] if m.rcpt_tos == ["second@example.com"])
+    assert re.search(r"10[\s\u00a0]?500", second.body("plain")) and re.search(r"11[\s\u00a0]?000", second.body("plain"))

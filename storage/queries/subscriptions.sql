@@ -47,14 +47,24 @@ RETURNING id;
 
 -- name: upsert_subscription
 -- Subscribing again to the same qkey updates the subscription (and revives an unsubscribed one);
--- the price last emailed only carries over while the direction stays the same.
+-- the price last emailed and the baseline only carry over while the direction stays the same.
+-- The baseline is the direction's newest price now (NULL if it has none yet: then the price
+-- updates set it from its first price).
 INSERT INTO subscriptions (subscriber_id, direction_id, qkey, date_range, filter, filter_url_postfix,
-                           email_source, created_at, updated_at)
-VALUES (:subscriber_id, :direction_id, :qkey, :date_range, :filter, :filter_url_postfix,
-        :email_source, :now, :now)
+                           email_source, baseline_price, baseline_currency, created_at, updated_at)
+SELECT :subscriber_id, :direction_id, :qkey, :date_range, :filter, :filter_url_postfix, :email_source,
+       latest.price, latest.currency, :now, :now
+FROM (SELECT 1) LEFT JOIN (
+    SELECT price, currency FROM direction_prices WHERE direction_id = :direction_id
+    ORDER BY day DESC LIMIT 1) latest
+WHERE true
 ON CONFLICT (subscriber_id, qkey) DO UPDATE
 SET notified_price = CASE WHEN direction_id = excluded.direction_id THEN notified_price END,
     notified_currency = CASE WHEN direction_id = excluded.direction_id THEN notified_currency END,
+    baseline_price = CASE WHEN direction_id = excluded.direction_id AND baseline_price IS NOT NULL
+                          THEN baseline_price ELSE excluded.baseline_price END,
+    baseline_currency = CASE WHEN direction_id = excluded.direction_id AND baseline_price IS NOT NULL
+                             THEN baseline_currency ELSE excluded.baseline_currency END,
     direction_id = excluded.direction_id, date_range = excluded.date_range, filter = excluded.filter,
     filter_url_postfix = excluded.filter_url_postfix, email_source = excluded.email_source,
     updated_at = excluded.updated_at, unsubscribed_at = NULL;
