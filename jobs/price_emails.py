@@ -23,7 +23,7 @@ from typing import Any
 from babel.dates import format_date
 
 from jobs.directions import Direction, QkeyError, parse_qkey
-from jobs.links import unsubscribe_by_direction_link
+from jobs.links import unsubscribe_by_direction_link, unsubscribe_by_direction_page_link
 from jobs.outbox import DeliverySummary, Outbox, Progress
 from server.timeutil import to_db, utc_now
 from storage import emails
@@ -102,6 +102,7 @@ def price_email_row(change: sqlite3.Row, public_url: str, now: datetime) -> dict
         "subscription_id": change["subscription_id"],
         "price": change["price"],
         "currency": change["currency"],
+        "list_unsubscribe": unsubscribe_by_direction_link(public_url, change["subscriber_id"], change["qkey"]),
         "content": price_content(change, read_details(change["details"]), public_url),
     }
     return {"contact_id": change["contact_id"], "payload": json.dumps(payload, ensure_ascii=False),
@@ -135,7 +136,7 @@ def price_content(change: sqlite3.Row, details: dict[str, Any], public_url: str)
         "currency": currency,
         "old_price": change["old_price"],
         "old_currency": change["old_currency"],
-        "unsubscribe_by_direction_link": unsubscribe_by_direction_link(
+        "unsubscribe_by_direction_link": unsubscribe_by_direction_page_link(
             public_url, change["subscriber_id"], change["qkey"]),
         "avia_search_link": _text(details.get("avia_search_link")),
         "calendar_link": _text(details.get("calendar_link")),

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobs.directions import Direction, parse_qkey
-from jobs.links import confirm_link, sha256_hex, unsubscribe_link
+from jobs.links import confirm_page_link, sha256_hex, unsubscribe_link, unsubscribe_page_link
 from server.errors import BadRequest, Conflict, NotFound
 from server.timeutil import from_db, to_db
 from storage.db import Connection, Database
@@ -88,11 +88,12 @@ async def _subscriber(tx: Connection, identity: Identity, now: str) -> sqlite3.R
 
 async def _queue_confirmation(tx: Connection, subscriber: sqlite3.Row, public_url: str, now: str) -> None:
     if subscriber["passportuid"] is not None:
-        link = confirm_link(public_url, subscriber["id"], p=sha256_hex(subscriber["passportuid"]))
+        link = confirm_page_link(public_url, subscriber["id"], p=sha256_hex(subscriber["passportuid"]))
     else:
-        link = confirm_link(public_url, subscriber["id"], s=subscriber["session_sha256"])
+        link = confirm_page_link(public_url, subscriber["id"], s=subscriber["session_sha256"])
     payload = {"kind": "confirmation", "to": subscriber["email"], "subscriber_id": subscriber["id"],
-               "confirm_link": link, "unsubscribe_link": unsubscribe_link(public_url, subscriber["id"])}
+               "confirm_link": link, "unsubscribe_link": unsubscribe_page_link(public_url, subscriber["id"]),
+               "list_unsubscribe": unsubscribe_link(public_url, subscriber["id"])}
     await tx.execute(Q.queue_email, {"contact_id": subscriber["contact_id"], "now": now,
                                      "payload": json.dumps(payload, ensure_ascii=False)})
     await tx.execute(Q.mark_confirmation_sent, {"id": subscriber["id"], "now": now})
@@ -132,11 +133,21 @@ async def _save_subscription(tx: Connection, subscriber_id: str, subscription: S
 async def confirm(db: Database, subscriber_id: str, *, p: str | None, s: str | None, now: datetime) -> None:
     """Confirm the address if `p` is sha256(passportuid) or `s` is sha256(session)."""
     async with db.transaction() as tx:
-        subscriber = await _by_id(tx, subscriber_id)
-        if not _proof_matches(subscriber, p, s):
-            raise BadRequest.field("p" if p is not None else "s",
-                                   "Does not match this subscriber: the link is wrong or out of date.")
+        await _proven(tx, subscriber_id, p, s)
         await tx.execute(Q.mark_confirmed, {"id": subscriber_id, "now": to_db(now)})
+
+
+async def is_confirmed(db: Database, subscriber_id: str, *, p: str | None, s: str | None) -> bool:
+    """Whether the address is confirmed already; a wrong id or proof raises as `confirm` does."""
+    return (await _proven(db, subscriber_id, p, s))["confirmed_at"] is not None
+
+
+async def _proven(db: Connection | Database, subscriber_id: str, p: str | None, s: str | None) -> sqlite3.Row:
+    subscriber = await _by_id(db, subscriber_id)
+    if not _proof_matches(subscriber, p, s):
+        raise BadRequest.field("p" if p is not None else "s",
+                               "Does not match this subscriber: the link is wrong or out of date.")
+    return subscriber
 
 
 def _proof_matches(subscriber: sqlite3.Row, p: str | None, s: str | None) -> bool:
@@ -147,7 +158,7 @@ def _proof_matches(subscriber: sqlite3.Row, p: str | None, s: str | None) -> boo
     return False
 
 
-async def _by_id(db: Connection, subscriber_id: str) -> sqlite3.Row:
+async def _by_id(db: Connection | Database, subscriber_id: str) -> sqlite3.Row:
     row = await db.fetch_one(Q.subscriber_by_id, {"id": subscriber_id})
     if row is None:
         raise NotFound(f"No subscriber with id {subscriber_id}.")
@@ -173,6 +184,22 @@ def matching(subscriptions: list[dict[str, Any]], asked: Direction) -> dict[str,
         if shift is not None and abs(shift) <= subscription["date_range"]:
             covering.append((abs(shift), subscription))
     return min(covering, key=lambda item: item[0])[1] if covering else None
+
+
+async def subscription_to(db: Database, subscriber_id: str, qkey: str) -> sqlite3.Row:
+    """The subscriber's subscription to `qkey` (qkey, unsubscribed_at, and point_from and point_to
+    as the direction's newest price names them, or NULL); NotFound as `unsubscribe` raises it."""
+    await _by_id(db, subscriber_id)
+    row = await db.fetch_one(Q.subscription_to_qkey, {"subscriber_id": subscriber_id, "qkey": qkey})
+    if row is None:
+        raise NotFound(f"Subscriber {subscriber_id} has no subscription to {qkey}.")
+    return row
+
+
+async def active_subscriptions_of(db: Database, subscriber_id: str) -> list[dict[str, Any]]:
+    """`active_subscriptions` of an id that must exist (NotFound as `unsubscribe` raises it)."""
+    await _by_id(db, subscriber_id)
+    return await active_subscriptions(db, subscriber_id)
 
 
 async def unsubscribe(db: Database, subscriber_id: str, *, qkey: str | None, now: datetime) -> None:

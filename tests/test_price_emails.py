@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 
-from jobs.links import unsubscribe_by_direction_link
+from jobs.links import unsubscribe_by_direction_link, unsubscribe_by_direction_page_link
 from jobs.outbox import Outbox
 from jobs.price_emails import queue_price_emails, send_emails
 from server.gateways.email import EmailSender
@@ -175,7 +175,7 @@ async def test_the_content_has_exactly_the_seeds_structure(db):
         "currency": "RUR",
         "old_price": 5000,
         "old_currency": "RUR",
-        "unsubscribe_by_direction_link": unsubscribe_by_direction_link(PUBLIC_URL, subscriber_id, QKEY),
+        "unsubscribe_by_direction_link": unsubscribe_by_direction_page_link(PUBLIC_URL, subscriber_id, QKEY),
         "avia_search_link": "https://avia.example.com/search/?from=c213&to=c239",
         "calendar_link": "https://avia.example.com/calendar/?from=c213&to=c239",
         "min_price_variant_data": {"forward": LEG, "backward": BACK_LEG, "price": 4500, "currency": "RUR",
@@ -185,7 +185,9 @@ async def test_the_content_has_exactly_the_seeds_structure(db):
     }
     assert list(email["payload"]["content"])[:4] == ["diff", "point_from", "point_to", "date_forward"]
     assert email["payload"]["content"]["unsubscribe_by_direction_link"].startswith(
-        "https://herald.example.com/email_subscription/v1.0/unsubscribe/by_direction?id=")
+        "https://herald.example.com/email_subscription/v1.0/unsubscribe/by_direction/page?id=")
+    # The page asks first; List-Unsubscribe names the API route, which acts on RFC 8058's POST.
+    assert email["payload"]["list_unsubscribe"] == unsubscribe_by_direction_link(PUBLIC_URL, subscriber_id, QKEY)
 
 
 async def test_missing_details_fall_back_to_the_subscription_and_empty_sections(db):

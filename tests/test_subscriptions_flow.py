@@ -25,6 +25,7 @@ from server.app import create_app
 from server.gateways.price_index import make_price_source
 from server.keys import DB, OUTBOX, SETTINGS
 from tests.conftest import AUTH
+from tests.pages import open_page, press_button
 from tests.price_index import PriceIndex
 
 API = "/email_subscription/v1.0"
@@ -84,8 +85,8 @@ async def test_subscribe_confirm_price_change_email_and_one_click_unsubscribe(he
     subscriber_id = (await response.json())["data"]["id"]
 
     await smtp_server.wait_for(1)
-    confirm = next(url for url in links(smtp_server.received[0]) if "/confirm?" in url)
-    assert await follow(herald, confirm) == {"status": "success", "data": {"id": subscriber_id}}
+    confirm = next(url for url in links(smtp_server.received[0]) if "/confirm/page?" in url)
+    assert "Подписка подтверждена" in (await press_button(herald, await open_page(herald, confirm))).text
     listed = await (await herald.get(f"{API}/user_subscriptions/list", headers=AUTH,
                                      params={"passportuid": "36972065"})).json()
     assert listed["data"]["subscriptions"] == [qkey]
@@ -113,6 +114,14 @@ async def test_subscribe_confirm_price_change_email_and_one_click_unsubscribe(he
     unsubscribe = price_email.message["List-Unsubscribe"].strip("<>")
     assert unsubscribe == f"http://herald.test{API}/unsubscribe/by_direction?id={subscriber_id}&qkey={qkey}"
     assert price_email.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # The email's own link opens a page that asks first: opening it unsubscribes nobody.
+    [page_link] = [url for url in links(price_email) if "/unsubscribe" in url]
+    assert page_link == f"http://herald.test{API}/unsubscribe/by_direction/page?id={subscriber_id}&qkey={qkey}"
+    page = await open_page(herald, page_link)
+    assert page.buttons == ["Отписаться"] and "Москва — Сочи" in page.text
+    listed = await (await herald.get(f"{API}/user_subscriptions/list", headers=AUTH,
+                                     params={"passportuid": "36972065"})).json()
+    assert listed["data"]["subscriptions"] == [qkey]
 
     # RFC 8058: what a mail client does with those two headers.
     assert await follow(herald, unsubscribe, "POST", data={"List-Unsubscribe": "One-Click"}) == \
@@ -141,7 +150,7 @@ async def test_an_unconfirmed_address_gets_nothing_but_the_confirmation(herald, 
     summary = await send_emails(herald.app[DB], herald.app[OUTBOX], public_url="http://herald.test")
     assert summary.queued == 0
     await asyncio.sleep(0.3)
-    assert [m.message["Subject"] for m in smtp_server.received if "/confirm?" not in m.body("plain")] == []
+    assert [m.message["Subject"] for m in smtp_server.received if "/confirm/page?" not in m.body("plain")] == []
 
 
 def run_main(tmp_path: Path, *args: str, **env_overrides: str) -> subprocess.CompletedProcess:

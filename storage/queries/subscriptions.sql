@@ -74,6 +74,16 @@ SELECT qkey, date_range, filter_url_postfix FROM subscriptions
 WHERE subscriber_id = :subscriber_id AND unsubscribed_at IS NULL
 ORDER BY id;
 
+-- name: subscription_to_qkey
+-- With the point names of the direction's newest price, for the unsubscribe page.
+SELECT s.qkey, s.unsubscribed_at,
+       CASE WHEN json_valid(p.details) THEN json_extract(p.details, '$.point_from') END AS point_from,
+       CASE WHEN json_valid(p.details) THEN json_extract(p.details, '$.point_to') END AS point_to
+FROM subscriptions s
+LEFT JOIN direction_prices p ON p.direction_id = s.direction_id AND p.day = (
+    SELECT max(day) FROM direction_prices WHERE direction_id = s.direction_id)
+WHERE s.subscriber_id = :subscriber_id AND s.qkey = :qkey;
+
 -- name: unsubscribe_all
 UPDATE subscriptions SET unsubscribed_at = :now, updated_at = :now
 WHERE subscriber_id = :subscriber_id AND unsubscribed_at IS NULL;
