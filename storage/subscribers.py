@@ -1,10 +1,12 @@
 """Subscribers of email price alerts and their subscriptions (seed 001).
 
-Who a subscriber is: a passport account (`passportuid`, its email known from an earlier
-subscription) or an email address proven by a browser session (`session`, kept only as its
-SHA-256). Each subscriber is also a contact (with its email) in the shared directory. A changed
-email is a new address and must be confirmed again. The confirmation email is queued as a
-message; sending it is the outbox's job, not this module's.
+Who a subscriber is: a passport account (`passportuid`) or an email address proven by a browser
+session (`session`, kept only as its SHA-256). Each subscriber is also a contact (with its email)
+in the shared directory. A changed email is a new address and must be confirmed again. A passport
+account may subscribe before its email is known: its subscriptions wait, unmailed, until a later
+subscribe gives one (confirmed like any new address) or the account service tells it
+(`attach_passport_email`: the account's own address, taken as confirmed). The confirmation email
+is queued as a message; sending it is the outbox's job, not this module's.
 """
 
 from __future__ import annotations
@@ -65,8 +67,6 @@ async def _subscriber(tx: Connection, identity: Identity, now: str) -> sqlite3.R
     session_sha256 = sha256_hex(identity.session) if identity.session is not None else None
     row = await _find(tx, identity)
     if row is None:
-        if identity.email is None:
-            raise BadRequest.field("passportuid", "No subscriber has this passportuid yet: subscribe with an email first.")
         contact_id = await tx.fetch_value(Q.insert_email_contact, {"email": identity.email, "now": now})
         subscriber_id = str(uuid.uuid4())
         await tx.execute(Q.insert_subscriber, {
@@ -103,20 +103,21 @@ async def subscribe(
     db: Database, identity: Identity, subscription: Subscription, *, now: datetime, double_opt_in: bool,
     cooldown: timedelta, public_url: str,
 ) -> SubscribeOutcome:
-    """Create or update the subscription; queue a confirmation email when one is due."""
+    """Create or update the subscription; queue a confirmation email when one is due. A passport
+    whose email is not known yet has nothing to confirm: its subscription waits for an email."""
     stamp = to_db(now)
     async with db.transaction() as tx:
         subscriber = await _subscriber(tx, identity, stamp)
-        if not double_opt_in and subscriber["confirmed_at"] is None:
-            await tx.execute(Q.mark_confirmed, {"id": subscriber["id"], "now": stamp})
-        elif subscriber["confirmed_at"] is None:
-            sent_at = from_db(subscriber["confirmation_sent_at"])
-            if sent_at is None or now - sent_at >= cooldown:
-                await _queue_confirmation(tx, subscriber, public_url, stamp)
-            await _save_subscription(tx, subscriber["id"], subscription, stamp)
-            return SubscribeOutcome(subscriber["id"], required_double_opt_in=True, pending=sent_at is not None)
         await _save_subscription(tx, subscriber["id"], subscription, stamp)
-        return SubscribeOutcome(subscriber["id"], required_double_opt_in=False, pending=False)
+        if subscriber["email"] is None or subscriber["confirmed_at"] is not None:
+            return SubscribeOutcome(subscriber["id"], required_double_opt_in=False, pending=False)
+        if not double_opt_in:
+            await tx.execute(Q.mark_confirmed, {"id": subscriber["id"], "now": stamp})
+            return SubscribeOutcome(subscriber["id"], required_double_opt_in=False, pending=False)
+        sent_at = from_db(subscriber["confirmation_sent_at"])
+        if sent_at is None or now - sent_at >= cooldown:
+            await _queue_confirmation(tx, subscriber, public_url, stamp)
+        return SubscribeOutcome(subscriber["id"], required_double_opt_in=True, pending=sent_at is not None)
 
 
 async def _save_subscription(tx: Connection, subscriber_id: str, subscription: Subscription, now: str) -> None:
@@ -128,6 +129,28 @@ async def _save_subscription(tx: Connection, subscriber_id: str, subscription: S
         "date_range": subscription.date_range, "filter": subscription.filter,
         "filter_url_postfix": subscription.filter_url_postfix, "email_source": subscription.email_source,
         "now": now})
+
+
+async def passports_without_email(db: Database) -> list[sqlite3.Row]:
+    """(id, passportuid) of passport subscribers with an active subscription and no email yet."""
+    return await db.fetch_all(Q.passports_without_email)
+
+
+async def attach_passport_email(db: Database, subscriber_id: str, email: str, *, now: datetime) -> bool:
+    """Give a passport subscriber the address its account service knows, taken as confirmed (the
+    account's own address, not one typed into a form). False if it got an email meanwhile;
+    Conflict if another subscriber has that address."""
+    stamp = to_db(now)
+    async with db.transaction() as tx:
+        owner = await tx.fetch_one(Q.subscriber_by_email, {"email": email})
+        if owner is not None and owner["id"] != subscriber_id:
+            raise Conflict(f"the address of subscriber {subscriber_id}'s account is another subscriber's", field="email")
+        subscriber = await tx.fetch_one(Q.subscriber_by_id, {"id": subscriber_id})
+        if subscriber is None or not await tx.execute(Q.set_passport_email, {
+                "id": subscriber_id, "email": email, "now": stamp}):
+            return False
+        await tx.execute(Q.update_contact_email, {"email": email, "contact_id": subscriber["contact_id"], "now": stamp})
+    return True
 
 
 async def confirm(db: Database, subscriber_id: str, *, p: str | None, s: str | None, now: datetime) -> None:

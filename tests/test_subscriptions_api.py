@@ -101,10 +101,28 @@ async def test_session_subscription_is_confirmed_by_the_session_hash(api, smtp_s
     assert body["data"] == {"required_double_opt_in": False, "id": subscriber_id, "pending": False}
 
 
-async def test_passportuid_alone_needs_a_known_subscriber(api):
-    status, body = await call(api, "subscribe", passportuid="111", qkey=QKEY)
-    assert status == 400
-    assert body["status"] == "error" and list(body["errors"]) == ["passportuid"]
+async def test_passportuid_alone_subscribes_and_a_later_email_is_confirmed_like_any(api, smtp_server):  # noqa: F811
+    """Seed 001's "Только по passportuid" for an account Herald has not seen: stored, nothing to
+    send yet; the email a later subscribe gives goes through double opt-in with `p`."""
+    status, body = await call(api, "subscribe", passportuid="111", qkey=QKEY, email_source="VALERA")
+    assert status == 200 and body["status"] == "success"
+    subscriber_id = body["data"]["id"]
+    assert UUID.match(subscriber_id)
+    assert body["data"] == {"required_double_opt_in": False, "id": subscriber_id, "pending": False}
+    other = "c213_c2_2018-04-10_None_economy_1_0_0_ru"
+    _, body = await call(api, "subscribe", passportuid="111", qkey=other)
+    assert body["data"]["id"] == subscriber_id
+    _, listed = await call(api, "user_subscriptions/list", passportuid="111")
+    assert listed["data"] == {"id": subscriber_id, "subscriptions": [QKEY, other]}
+    _, checked = await call(api, "user_subscriptions", passportuid="111", qkey=QKEY)
+    assert checked["data"]["subscribed"] is True
+
+    _, body = await call(api, "subscribe", email="late@example.com", passportuid="111", qkey=QKEY)
+    assert body["data"] == {"required_double_opt_in": True, "id": subscriber_id, "pending": False}
+    await smtp_server.wait_for(1)
+    [confirmation] = smtp_server.received  # the only email: before, there was no one to send to
+    assert confirmation.rcpt_tos == ["late@example.com"]
+    assert f"p={sha256('111')}" in link_in(confirmation, "confirm/page")
 
 
 async def test_list_and_check_as_in_the_seed(api):

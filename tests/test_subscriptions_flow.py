@@ -23,9 +23,10 @@ from jobs.price_emails import send_emails
 from jobs.price_updates import update_subscriptions
 from server.app import create_app
 from server.gateways.price_index import make_price_source
-from server.keys import DB, OUTBOX, SETTINGS
+from server.keys import DB, OUTBOX, SCHEDULER, SETTINGS
 from tests.conftest import AUTH
 from tests.pages import open_page, press_button
+from tests.passport_service import PassportService
 from tests.price_index import PriceIndex
 
 API = "/email_subscription/v1.0"
@@ -238,3 +239,82 @@ async def test_a_new_subscription_is_mailed_a_change_on_its_first_day(herald, sm
     await smtp_server.wait_for(5)  # and the second confirmation, and these two
     second = next(m for m in smtp_server.received[3:] if m.rcpt_tos == ["second@example.com"])
     assert re.search(r"10[\s\u00a0]?500", second.body("plain")) and re.search(r"11[\s\u00a0]?000", second.body("plain"))
+
+
+@pytest.fixture
+async def passport_service():
+    service = PassportService()
+    await service.start()
+    yield service
+    await service.stop()
+    assert service.protocol_errors == []
+
+
+async def test_subscribing_by_passport_alone_mails_once_the_account_service_knows_the_email(
+        smtp_server, price_index, passport_service, aiohttp_client, make_settings):  # noqa: F811
+    """Seed 001's third way to subscribe: stored at once, and its price emails start with the
+    server's scheduled send_emails run that finds the account's email (no confirmation needed)."""
+    settings = make_settings(
+        smtp={"transport": "smtp", "host": smtp_server.host, "port": smtp_server.port},
+        server={"public_url": "http://herald.test"},
+        subscriptions={"price_index": "http", "price_index_url": price_index.url,
+                       "price_index_token": price_index.token, "passport_email_url": passport_service.url,
+                       "passport_email_token": passport_service.token})
+    herald = await aiohttp_client(create_app(settings))
+    qkey = trip(days_ahead=45, length=3)
+    response = await herald.get(f"{API}/subscribe", headers=AUTH,
+                                params={"passportuid": "777", "qkey": qkey, "email_source": "VALERA"})
+    assert response.status == 200, await response.text()
+    data = (await response.json())["data"]
+    assert set(data) == {"required_double_opt_in", "id", "pending"}
+    assert (data["required_double_opt_in"], data["pending"]) == (False, False)
+    listed = await (await herald.get(f"{API}/user_subscriptions/list", headers=AUTH,
+                                     params={"passportuid": "777"})).json()
+    assert listed["data"] == {"id": data["id"], "subscriptions": [qkey]}
+
+    today = datetime.now(timezone.utc)
+    price_index.prices[qkey] = 8_000.0
+    await update_prices(herald, today)
+    price_index.prices[qkey] = 7_000.0
+    await update_prices(herald, today)
+    scheduled_send = herald.app[SCHEDULER].get_job("send_emails").func
+
+    await scheduled_send()  # the account service does not know the email yet: nothing to send
+    assert passport_service.asked == ["777"]
+    assert await herald.app[DB].fetch_value("SELECT count(*) FROM messages WHERE channel = 'email'") == 0
+
+    passport_service.emails["777"] = "Pass@Example.com"
+    await scheduled_send()
+    await smtp_server.wait_for(1)
+    [price_email] = smtp_server.received
+    assert price_email.rcpt_tos == ["pass@example.com"]
+    assert "7\u00a0000" in price_email.body("plain") and "8\u00a0000" in price_email.body("plain")
+    assert "/confirm" not in price_email.body("plain")
+    listed = await (await herald.get(f"{API}/user_subscriptions/list", headers=AUTH,
+                                     params={"email": "pass@example.com"})).json()
+    assert listed["data"] == {"id": data["id"], "subscriptions": [qkey]}
+
+    await scheduled_send()  # known now: not asked again
+    assert passport_service.asked == ["777", "777"]
+
+
+async def test_the_send_emails_command_asks_the_account_service_too(tmp_path, passport_service, aiohttp_client,
+                                                                    make_settings):
+    settings = make_settings(storage={"path": str(tmp_path / "h.db")}, smtp={"outbox_dir": str(tmp_path / "outbox")},
+                             server={"public_url": "http://herald.test"})
+    herald = await aiohttp_client(create_app(settings))
+    qkey = trip(days_ahead=25, length=2)
+    response = await herald.get(f"{API}/subscribe", headers=AUTH, params={"passportuid": "778", "qkey": qkey})
+    assert response.status == 200
+    await herald.close()
+    passport_service.emails["778"] = "cmd@example.com"
+
+    result = await asyncio.to_thread(run_main, tmp_path, "set_test_min_price_for_direction", qkey)
+    assert result.returncode == 0, result.stderr
+    result = await asyncio.to_thread(run_main, tmp_path, "send_emails",
+                                     HERALD_SUBSCRIPTIONS__PASSPORT_EMAIL_URL=passport_service.url,
+                                     HERALD_SUBSCRIPTIONS__PASSPORT_EMAIL_TOKEN=passport_service.token)
+    assert result.returncode == 0, result.stderr
+    assert "1 found" in result.stdout and "1 emails sent" in result.stdout
+    [eml] = (tmp_path / "outbox").glob("*.eml")
+    assert email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)["To"] == "cmd@example.com"

@@ -30,6 +30,17 @@ SET passportuid = coalesce(:passportuid, passportuid),
     updated_at = :now
 WHERE id = :id;
 
+-- name: passports_without_email
+SELECT sb.id, sb.passportuid FROM subscribers sb
+WHERE sb.email IS NULL AND sb.passportuid IS NOT NULL
+  AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.subscriber_id = sb.id AND s.unsubscribed_at IS NULL)
+ORDER BY sb.created_at, sb.id;
+
+-- name: set_passport_email
+-- The account's own address: confirmed by the account service, not by a link.
+UPDATE subscribers SET email = :email, confirmed_at = :now, updated_at = :now
+WHERE id = :id AND email IS NULL;
+
 -- name: mark_confirmed
 UPDATE subscribers SET confirmed_at = coalesce(confirmed_at, :now), updated_at = :now WHERE id = :id;
 
