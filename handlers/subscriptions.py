@@ -1,7 +1,10 @@
 """/email_subscription/v1.0/...: email price-alert subscriptions (seed 001).
 
 subscribe, user_subscriptions/list and user_subscriptions need a service token; confirm and the
-unsubscribe links are followed from emails and need none (the subscriber's id is the key).
+unsubscribe routes need none (the subscriber's id is the key). subscribe, confirm and unsubscribe
+act on GET as in the seed's curl examples, but not on HEAD (link checkers and prefetchers send
+it): HEAD only checks the parameters. The links in emails open the pages of
+handlers/subscription_pages.py instead, which act only on POST.
 Every answer is {"status": "success", "data": ...}; errors are rendered by the error middleware.
 """
 
@@ -10,7 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiohttp import web
+from pydantic import BaseModel
 
+from handlers import subscription_pages
 from handlers.subscription_schemas import (
     CheckParams,
     ConfirmParams,
@@ -95,11 +100,25 @@ async def unsubscribe_by_direction(request: web.Request) -> web.Response:
     return success({"id": params.id})
 
 
+def acting(path: str, handler, params: type[BaseModel]) -> list[web.RouteDef]:
+    """GET and POST `path` with `handler`, which changes state; HEAD, which aiohttp would answer
+    with the GET handler, answers 200 (or 400 for bad parameters) and changes nothing."""
+    get = route("GET", path, handler)
+
+    async def head(request: web.Request) -> web.Response:
+        validate(params, dict(request.query))
+        return web.Response(content_type="application/json")
+
+    return [web.RouteDef("GET", get.path, handler, {"allow_head": False}), route("HEAD", path, head),
+            route("POST", path, handler)]
+
+
 routes = [
-    *(route(method, f"{API}/subscribe", subscribe) for method in ("GET", "POST")),
-    *(route(method, f"{API}/confirm", confirm) for method in ("GET", "POST")),
+    *acting(f"{API}/subscribe", subscribe, SubscribeParams),
+    *acting(f"{API}/confirm", confirm, ConfirmParams),
     route("GET", f"{API}/user_subscriptions/list", list_subscriptions),
     route("GET", f"{API}/user_subscriptions", check_subscription),
-    *(route(method, f"{API}/unsubscribe", unsubscribe) for method in ("GET", "POST")),
-    *(route(method, f"{API}/unsubscribe/by_direction", unsubscribe_by_direction) for method in ("GET", "POST")),
+    *acting(f"{API}/unsubscribe", unsubscribe, UnsubscribeParams),
+    *acting(f"{API}/unsubscribe/by_direction", unsubscribe_by_direction, UnsubscribeDirectionParams),
+    *subscription_pages.routes,
 ]

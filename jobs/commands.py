@@ -21,6 +21,7 @@ from jobs.price_updates import PriceCommandError, preheat_subscriptions, set_tes
 from jobs.report import send_daily_report
 from jobs.scheduler import run_exclusively
 from server.gateways.email import EmailError, EmailSender
+from server.gateways.passport_email import make_passport_email_lookup
 from server.gateways.price_index import PriceSource, make_price_source
 from server.settings import Settings
 from storage.db import Database
@@ -169,15 +170,18 @@ async def cmd_update_subscriptions(settings: Settings, *, preheat: bool = False)
 async def cmd_send_emails(settings: Settings, only_email: str | None = None) -> int:
     async with tools(settings, email=True) as t:
         bar = Bar("emails")
+        passport_emails = make_passport_email_lookup(settings.subscriptions)
         try:
             run = lambda: send_emails(t.db, t.outbox, public_url=settings.server.public_url,  # noqa: E731
-                                      only_email=only_email, progress=bar)
+                                      only_email=only_email, progress=bar, passport_emails=passport_emails)
             if only_email is not None:
                 print(f"send_email_to: {await run()}")
                 return 0
             return await _exclusive(t.db, "send_emails", run)
         finally:
             bar.close()
+            if passport_emails is not None:
+                await passport_emails.close()
 
 
 async def cmd_set_test_min_price(settings: Settings, qkey: str, *, filtered: bool) -> int:

@@ -2,7 +2,9 @@
 price-change email (seed 001's `content` structure), each as HTML (autoescaped) and text.
 
 Pure: no database, no SMTP, no settings; links arrive ready-made in the payload. Every email
-carries `List-Unsubscribe` and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+carries `List-Unsubscribe` and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058),
+with the payload's `list_unsubscribe` (a URL that unsubscribes on POST), else the body's
+unsubscribe link (payloads queued before `list_unsubscribe` existed).
 A payload that cannot be rendered raises EmailRenderError, which its sender treats as permanent.
 The MIME message is composed from pre-folded headers and base64 parts (`compose_email`): the same
 wire format as server.gateways.email.build_email at a sixth of its CPU, which is what lets the
@@ -80,7 +82,7 @@ def _render_confirmation(payload: dict[str, Any]) -> RenderedEmail:
     return RenderedEmail(to=_required(payload, "to"), subject=subject,
                          text=_template("confirmation.txt").render(context),
                          html=_template("confirmation.html").render(context),
-                         unsubscribe_link=context["unsubscribe_link"])
+                         unsubscribe_link=_one_click(payload, context["unsubscribe_link"]))
 
 
 def _render_price_change(payload: dict[str, Any]) -> RenderedEmail:
@@ -93,10 +95,14 @@ def _render_price_change(payload: dict[str, Any]) -> RenderedEmail:
     return RenderedEmail(to=_required(payload, "to"), subject=subject,
                          text=_template("price_change.txt").render(context),
                          html=_template("price_change.html").render(context),
-                         unsubscribe_link=_required(content, "unsubscribe_by_direction_link"))
+                         unsubscribe_link=_one_click(payload, _required(content, "unsubscribe_by_direction_link")))
 
 
 _RENDERERS = {"confirmation": _render_confirmation, "price_change": _render_price_change}
+
+
+def _one_click(payload: dict[str, Any], body_link: str) -> str:
+    return _required(payload, "list_unsubscribe") if "list_unsubscribe" in payload else body_link
 
 
 def _required(data: dict[str, Any], key: str) -> str:

@@ -2,11 +2,14 @@
 minimum price changed since the subscriber was last told, queue one email per change, send them.
 
 A change is the direction's newest price (its latest `day`) against a baseline: the price of the
-last price email sent to that subscription, else the direction's price on the previous day it has.
+last price email sent to that subscription, else the price it started with (the direction's price
+when it was made, or its first price after), else the direction's price on the previous day.
 Each email is a pending `messages` row whose payload holds seed 001's `content` structure; its
 dedupe key (`price:{subscription_id}:{day}:{price}:{currency}`) means a re-run, a second command
 or a concurrent server job never makes a second email for the same change. Sending belongs to the
-outbox (jobs/outbox.py); this module never talks SMTP and never retries.
+outbox (jobs/outbox.py); this module never talks SMTP and never retries. Before looking for
+changes, `send_emails` asks the passport email lookup (if there is one) about passport
+subscribers whose email is not known yet (jobs/passport_emails.py).
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from typing import Any
 from babel.dates import format_date
 
 from jobs.directions import Direction, QkeyError, parse_qkey
-from jobs.links import unsubscribe_by_direction_link
+from jobs.links import unsubscribe_by_direction_link, unsubscribe_by_direction_page_link
 from jobs.outbox import DeliverySummary, Outbox, Progress
+from jobs.passport_emails import LookupSummary, find_passport_emails
+from server.gateways.passport_email import PassportEmailLookup
 from server.timeutil import to_db, utc_now
 from storage import emails
 from storage.db import Database
@@ -37,9 +42,11 @@ INSERT_BATCH = 1000
 class SendSummary:
     queued: int
     delivery: DeliverySummary
+    passports: LookupSummary | None = None
 
     def __str__(self) -> str:
-        return f"{self.queued} price emails queued; {self.delivery}"
+        looked_up = f"{self.passports}; " if self.passports else ""
+        return f"{looked_up}{self.queued} price emails queued; {self.delivery}"
 
 
 async def send_emails(
@@ -50,12 +57,18 @@ async def send_emails(
     now: datetime | None = None,
     only_email: str | None = None,
     progress: Progress | None = None,
+    passport_emails: PassportEmailLookup | None = None,
 ) -> SendSummary:
-    """`send_emails` / `send_email_to EMAIL`: queue the price changes (of `only_email` alone if
-    given), then deliver every email due (to that address alone). `progress` follows delivery."""
+    """`send_emails` / `send_email_to EMAIL`: with `passport_emails`, find the emails of passport
+    subscribers that have none yet (not for `only_email`); queue the price changes (of
+    `only_email` alone if given), then deliver every email due (to that address alone).
+    `progress` follows delivery."""
+    passports = None
+    if passport_emails is not None and only_email is None:
+        passports = await find_passport_emails(db, passport_emails, now=now)
     queued = await queue_price_emails(db, public_url=public_url, now=now, only_email=only_email)
     delivery = await outbox.deliver_due(only_to=only_email, progress=progress)
-    return SendSummary(queued, delivery)
+    return SendSummary(queued, delivery, passports)
 
 
 async def queue_price_emails(
@@ -101,6 +114,7 @@ def price_email_row(change: sqlite3.Row, public_url: str, now: datetime) -> dict
         "subscription_id": change["subscription_id"],
         "price": change["price"],
         "currency": change["currency"],
+        "list_unsubscribe": unsubscribe_by_direction_link(public_url, change["subscriber_id"], change["qkey"]),
         "content": price_content(change, read_details(change["details"]), public_url),
     }
     return {"contact_id": change["contact_id"], "payload": json.dumps(payload, ensure_ascii=False),
@@ -134,7 +148,7 @@ def price_content(change: sqlite3.Row, details: dict[str, Any], public_url: str)
         "currency": currency,
         "old_price": change["old_price"],
         "old_currency": change["old_currency"],
-        "unsubscribe_by_direction_link": unsubscribe_by_direction_link(
+        "unsubscribe_by_direction_link": unsubscribe_by_direction_page_link(
             public_url, change["subscriber_id"], change["qkey"]),
         "avia_search_link": _text(details.get("avia_search_link")),
         "calendar_link": _text(details.get("calendar_link")),

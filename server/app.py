@@ -2,7 +2,8 @@
 
 Each long-lived resource is opened in a cleanup context and closed in reverse order: the
 database, the scheduler, the email sender (and the daily report it sends), the email outbox, the
-price source and the subscription jobs, the SMS transport and its dispatch engine.
+price source, the passport email lookup and the subscription jobs, the SMS transport and its
+dispatch engine.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from jobs.report import schedule_daily_report
 from jobs.scheduler import make_scheduler, schedule_recurring
 from jobs.subscription_schedule import subscription_jobs
 from server.gateways.email import EmailSender
+from server.gateways.passport_email import make_passport_email_lookup
 from server.gateways.price_index import make_price_source
 from server.gateways.sms import make_transport
 from server.keys import DB, DISPATCHER, EMAIL, METRICS, OUTBOX, SCHEDULER, SETTINGS, TOKENS
@@ -64,12 +66,16 @@ async def outbox(app: web.Application) -> AsyncIterator[None]:
 async def subscription_schedule(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     source = make_price_source(settings.subscriptions)
-    jobs = subscription_jobs(app[DB], source, app[OUTBOX], settings.subscriptions, settings.server.public_url)
+    passport_emails = make_passport_email_lookup(settings.subscriptions)
+    jobs = subscription_jobs(app[DB], source, app[OUTBOX], settings.subscriptions, settings.server.public_url,
+                             passport_emails)
     catching_up = await schedule_recurring(app[SCHEDULER], app[DB], jobs, settings.subscriptions.schedule_timezone)
     yield
     for task in catching_up:
         task.cancel()
     await asyncio.gather(*catching_up, return_exceptions=True)
+    if passport_emails is not None:
+        await passport_emails.close()
     await source.close()
 
 

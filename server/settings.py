@@ -115,11 +115,16 @@ class SubscriptionSettings(Section):
     schedule_timezone: Zone = "UTC"
     email_max_attempts: int = Field(5, ge=1)
     email_retry_base_seconds: float = Field(60, gt=0)
+    passport_email_url: str = ""
+    passport_email_token: str = ""
+    passport_email_timeout_seconds: float = Field(5, gt=0)
 
     @model_validator(mode="after")
     def _http_needs_url(self) -> SubscriptionSettings:
         if self.price_index == "http" and not self.price_index_url.startswith(("http://", "https://")):
             raise ValueError("price_index_url must be an http(s) URL when price_index is 'http'")
+        if self.passport_email_url and not self.passport_email_url.startswith(("http://", "https://")):
+            raise ValueError("passport_email_url must be an http(s) URL, or empty for no lookup")
         return self
 
 

@@ -2,7 +2,9 @@
 
 Writes are batched: one transaction stores a whole batch of answers (an upsert per row through
 executemany) and marks every asked direction checked with one statement; never a transaction per
-row. This module knows nothing of the price index or of emails.
+row. A subscription made before its direction had a price gets the first price stored as its
+baseline (what its first price email compares with). This module knows nothing of the price
+index or of emails.
 """
 
 from __future__ import annotations
@@ -78,11 +80,11 @@ async def _upsert(tx: Connection, prices: list[DayPrice], *, day: date, now: dat
     if not prices:
         return
     stamp, day_text = to_db(now), day.isoformat()
-    await tx.execute_many(Q.prices_upsert, [
-        {"direction_id": price.direction_id, "day": day_text, "price": price.price, "currency": price.currency,
-         "details": orjson.dumps(price.details).decode(), "now": stamp}
-        for price in prices
-    ])
+    rows = [{"direction_id": price.direction_id, "day": day_text, "price": price.price, "currency": price.currency,
+             "details": orjson.dumps(price.details).decode(), "now": stamp}
+            for price in prices]
+    await tx.execute_many(Q.prices_upsert, rows)
+    await tx.execute_many(Q.prices_set_first_baselines, rows)
 
 
 async def direction_for_qkey(db: Database, qkey: str, *, date_range: int = 0, filter: str = "",

@@ -18,11 +18,15 @@ SENDER = "Herald <herald@example.com>"
 NBSP = "\u00a0"
 BASE = "https://herald.example.com/email_subscription/v1.0"
 ID = "54f62277-efdb-4839-a3e2-bcfad309c7e5"
-UNSUBSCRIBE_DIRECTION = f"{BASE}/unsubscribe/by_direction?id={ID}&qkey=c213_c2_2018-05-12_2018-05-15_economy_1_0_0_ru"
+TRIP = "c213_c2_2018-05-12_2018-05-15_economy_1_0_0_ru"
+# The links a reader clicks open pages; List-Unsubscribe names the API route (RFC 8058 POSTs to it).
+UNSUBSCRIBE_DIRECTION = f"{BASE}/unsubscribe/by_direction/page?id={ID}&qkey={TRIP}"
+ONE_CLICK_DIRECTION = f"{BASE}/unsubscribe/by_direction?id={ID}&qkey={TRIP}"
 CONFIRMATION = {
     "kind": "confirmation", "to": "anna@example.com", "subscriber_id": ID,
-    "confirm_link": f"{BASE}/confirm?id={ID}&s=5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
-    "unsubscribe_link": f"{BASE}/unsubscribe?id={ID}",
+    "confirm_link": f"{BASE}/confirm/page?id={ID}&s=5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+    "unsubscribe_link": f"{BASE}/unsubscribe/page?id={ID}",
+    "list_unsubscribe": f"{BASE}/unsubscribe?id={ID}",
 }
 LEG = {"departure_time": "12:00", "arrival_time": "13:10", "departure_date": "15.02", "arrival_date": "15.02",
        "airlines": "Уральские Авиалинии, Победа", "airlines_count": 2,
@@ -46,7 +50,8 @@ CONTENT = {  # the seed's example, with every link and section filled in
                                               "order_link": "https://avia.example.com/order/?v=nofilter"}},
 }
 PRICE_CHANGE = {"kind": "price_change", "to": "anna@example.com", "subscriber_id": ID,
-                "subscription_id": 7, "price": 200.12, "currency": "EUR", "content": CONTENT}
+                "subscription_id": 7, "price": 200.12, "currency": "EUR",
+                "list_unsubscribe": ONE_CLICK_DIRECTION, "content": CONTENT}
 
 
 def price_change(**content) -> dict:
@@ -115,11 +120,24 @@ async def test_confirmation_has_html_and_text_with_the_confirm_and_unsubscribe_l
 async def test_every_email_has_one_click_unsubscribe_headers_on_the_wire(smtp_server):
     received = await deliver(smtp_server, CONFIRMATION)
 
-    assert received.message["List-Unsubscribe"] == f"<{CONFIRMATION['unsubscribe_link']}>"
+    assert received.message["List-Unsubscribe"] == f"<{CONFIRMATION['list_unsubscribe']}>"
     assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     # Not RFC 2047-encoded and not broken up: mail clients read the bare <URL> (RFC 2369).
     assert raw_header_lines(received, "List-Unsubscribe") == [
-        f"List-Unsubscribe: <{CONFIRMATION['unsubscribe_link']}>".encode()]
+        f"List-Unsubscribe: <{CONFIRMATION['list_unsubscribe']}>".encode()]
+
+
+@pytest.mark.parametrize("payload,one_click,body_link", [
+    (CONFIRMATION, CONFIRMATION["list_unsubscribe"], CONFIRMATION["unsubscribe_link"]),
+    (PRICE_CHANGE, ONE_CLICK_DIRECTION, UNSUBSCRIBE_DIRECTION),
+])
+def test_list_unsubscribe_names_the_one_click_route_and_the_body_the_page(payload, one_click, body_link):
+    rendered = render(payload)
+    assert rendered.unsubscribe_link == one_click
+    assert Page(rendered.html).links["unsubscribe"] == [body_link] and one_click not in rendered.text
+    # An email queued before `list_unsubscribe` existed keeps its one link in both places.
+    older = render({key: value for key, value in payload.items() if key != "list_unsubscribe"})
+    assert older.unsubscribe_link == body_link
 
 
 # -- the price change ------------------------------------------------------------------------------
@@ -154,7 +172,7 @@ async def test_price_change_has_every_link_of_the_content(smtp_server):
     for link in (CONTENT["avia_search_link"], CONTENT["calendar_link"], UNSUBSCRIBE_DIRECTION,
                  "https://avia.example.com/order/?v=1&t=2", "https://avia.example.com/order/?v=kzn"):
         assert link in text
-    assert received.message["List-Unsubscribe"] == f"<{UNSUBSCRIBE_DIRECTION}>"
+    assert received.message["List-Unsubscribe"] == f"<{ONE_CLICK_DIRECTION}>"
     assert received.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
@@ -231,7 +249,7 @@ def test_a_non_ascii_address_still_gets_the_one_click_headers():
     message = render_email({**CONFIRMATION, "to": "анна@пример.рф"}, sender=SENDER)
 
     assert message["To"] == "анна@пример.рф"
-    assert f"List-Unsubscribe: <{CONFIRMATION['unsubscribe_link']}>" in message.as_string()
+    assert f"List-Unsubscribe: <{CONFIRMATION['list_unsubscribe']}>" in message.as_string()
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
@@ -241,7 +259,8 @@ def test_a_non_ascii_address_still_gets_the_one_click_headers():
     ({key: value for key, value in PRICE_CHANGE.items() if key != "to"}, "'to'"),
     ({**PRICE_CHANGE, "content": "nope"}, "content"),
     (price_change(unsubscribe_by_direction_link=None), "unsubscribe_by_direction_link"),
-    ({**CONFIRMATION, "unsubscribe_link": "https://x.example/u?id=1\r\nBcc: a@b.c"}, "line breaks"),
+    ({**CONFIRMATION, "list_unsubscribe": "https://x.example/u?id=1\r\nBcc: a@b.c"}, "line breaks"),
+    ({**PRICE_CHANGE, "list_unsubscribe": None}, "list_unsubscribe"),
 ])
 def test_a_payload_that_cannot_make_an_email_is_refused(payload, problem):
     with pytest.raises(EmailRenderError, match=problem):

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 
-from jobs.links import unsubscribe_by_direction_link
+from jobs.links import unsubscribe_by_direction_link, unsubscribe_by_direction_page_link
 from jobs.outbox import Outbox
 from jobs.price_emails import queue_price_emails, send_emails
 from server.gateways.email import EmailSender
 from server.settings import SmtpSettings, SubscriptionSettings
-from storage.db import Database
+from storage.db import Database, migration_files
 from tests.smtp_server import SmtpTestServer
 
 PUBLIC_URL = "https://herald.example.com"
@@ -174,7 +175,7 @@ async def test_the_content_has_exactly_the_seeds_structure(db):
         "currency": "RUR",
         "old_price": 5000,
         "old_currency": "RUR",
-        "unsubscribe_by_direction_link": unsubscribe_by_direction_link(PUBLIC_URL, subscriber_id, QKEY),
+        "unsubscribe_by_direction_link": unsubscribe_by_direction_page_link(PUBLIC_URL, subscriber_id, QKEY),
         "avia_search_link": "https://avia.example.com/search/?from=c213&to=c239",
         "calendar_link": "https://avia.example.com/calendar/?from=c213&to=c239",
         "min_price_variant_data": {"forward": LEG, "backward": BACK_LEG, "price": 4500, "currency": "RUR",
@@ -184,7 +185,9 @@ async def test_the_content_has_exactly_the_seeds_structure(db):
     }
     assert list(email["payload"]["content"])[:4] == ["diff", "point_from", "point_to", "date_forward"]
     assert email["payload"]["content"]["unsubscribe_by_direction_link"].startswith(
-        "https://herald.example.com/email_subscription/v1.0/unsubscribe/by_direction?id=")
+        "https://herald.example.com/email_subscription/v1.0/unsubscribe/by_direction/page?id=")
+    # The page asks first; List-Unsubscribe names the API route, which acts on RFC 8058's POST.
+    assert email["payload"]["list_unsubscribe"] == unsubscribe_by_direction_link(PUBLIC_URL, subscriber_id, QKEY)
 
 
 async def test_missing_details_fall_back_to_the_subscription_and_empty_sections(db):
@@ -358,3 +361,34 @@ async def test_send_email_to_sends_only_to_that_address(db, smtp_server):
 
     assert rest.queued == 1 and rest.delivery.sent == 1
     assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == ["anna@example.com", "boris@example.com"]
+
+
+def test_the_baseline_migration_keeps_what_older_subscriptions_compared_with(tmp_path):
+    """Subscriptions made before 0006 and never mailed start from the direction's price of the day
+    before its newest (what they were compared with until then), or from its only price."""
+    conn = sqlite3.connect(tmp_path / "old.db")
+    for version, _, path in migration_files():
+        if version < 6:
+            conn.executescript(path.read_text(encoding="utf-8"))
+    conn.execute("INSERT INTO contacts (id, email, created_at, updated_at) VALUES (1, 'a@example.com', ?, ?)",
+                 (T0, T0))
+    conn.execute("INSERT INTO subscribers (id, contact_id, email, created_at, updated_at) VALUES ('s', 1, 'a@example.com', ?, ?)",
+                 (T0, T0))
+    for direction_id, prices in ((1, [("2026-05-01", 5000, "RUR"), ("2026-05-02", 4500, "RUR"),
+                                      ("2026-05-03", 4700, "EUR")]),
+                                 (2, [("2026-05-02", 300, "EUR")]), (3, [])):
+        conn.execute("INSERT INTO directions (id, qkey, date_range, created_at) VALUES (?, ?, 0, ?)",
+                     (direction_id, f"q{direction_id}", T0))
+        conn.execute("INSERT INTO subscriptions (subscriber_id, direction_id, qkey, created_at, updated_at)"
+                     " VALUES ('s', ?, ?, ?, ?)", (direction_id, f"q{direction_id}", T0, T0))
+        for day, price, currency in prices:
+            conn.execute("INSERT INTO direction_prices VALUES (?, ?, ?, ?, '{}', ?)",
+                         (direction_id, day, price, currency, T0))
+    conn.execute("INSERT INTO subscriptions (subscriber_id, direction_id, qkey, notified_price, notified_currency,"
+                 " created_at, updated_at) VALUES ('s', 1, 'mailed', 4000, 'RUR', ?, ?)", (T0, T0))
+    [(_, _, migration)] = [m for m in migration_files() if m[0] == 6]
+    conn.executescript(migration.read_text(encoding="utf-8"))
+
+    baselines = conn.execute("SELECT qkey, baseline_price, baseline_currency FROM subscriptions ORDER BY id").fetchall()
+    assert baselines == [("q1", 4500, "RUR"), ("q2", 300, "EUR"), ("q3", None, None), ("mailed", None, None)]
+    conn.close()

@@ -11,6 +11,7 @@ import pytest
 
 from server.app import create_app
 from tests.conftest import AUTH
+from tests.pages import open_page, press_button
 
 API = "/email_subscription/v1.0"
 QKEY = "c213_c2_2018-04-01_None_economy_1_0_0_ru"
@@ -43,13 +44,6 @@ def link_in(received, name: str) -> str:
     return next(url for url in re.findall(r"https?://\S+", text) if f"/{name}?" in url)
 
 
-async def follow(api, url: str, method: str = "GET") -> tuple[int, dict]:
-    parts = urlsplit(url)
-    assert f"{parts.scheme}://{parts.netloc}" == "http://herald.test"  # built from server.public_url
-    response = await api.request(method, f"{parts.path}?{parts.query}")
-    return response.status, await response.json()
-
-
 async def test_passport_subscription_with_double_opt_in(api, smtp_server):  # noqa: F811
     status, body = await call(api, "subscribe", email="Vasya@Example.com", passportuid="36972065", qkey=QKEY,
                               email_source="VALERA")
@@ -63,7 +57,7 @@ async def test_passport_subscription_with_double_opt_in(api, smtp_server):  # no
     confirmation = smtp_server.received[0]
     assert confirmation.rcpt_tos == ["vasya@example.com"]
     assert confirmation.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    confirm_url = link_in(confirmation, "confirm")
+    confirm_url = link_in(confirmation, "confirm/page")
     assert f"id={subscriber_id}" in confirm_url and f"p={sha256('36972065')}" in confirm_url
 
     # Asked again before confirming: pending, and no second email within the cool-down.
@@ -72,8 +66,11 @@ async def test_passport_subscription_with_double_opt_in(api, smtp_server):  # no
     assert body == {"status": "success", "data": {"required_double_opt_in": True, "id": subscriber_id,
                                                   "pending": True}}
 
-    status, body = await follow(api, confirm_url)
-    assert (status, body) == (200, {"status": "success", "data": {"id": subscriber_id}})
+    page = await open_page(api, confirm_url)  # a scanner or the reader opens it: nothing happens yet
+    assert page.buttons == ["Подтвердить подписку"]
+    _, body = await call(api, "subscribe", email="vasya@example.com", passportuid="36972065", qkey=QKEY)
+    assert body["data"]["required_double_opt_in"] is True
+    assert "Подписка подтверждена" in (await press_button(api, page)).text
 
     # Confirmed: by email and passport, or by passport alone, no confirmation is needed any more.
     for params in ({"email": "vasya@example.com", "passportuid": "36972065"}, {"passportuid": "36972065"}):
@@ -89,7 +86,7 @@ async def test_session_subscription_is_confirmed_by_the_session_hash(api, smtp_s
                          email_source="VALERA")
     subscriber_id = body["data"]["id"]
     await smtp_server.wait_for(1)
-    confirm_url = link_in(smtp_server.received[0], "confirm")
+    confirm_url = link_in(smtp_server.received[0], "confirm/page")
     assert f"s={sha256('sess-1')}" in confirm_url
 
     status, body = await call(api, "confirm", auth=False, id=subscriber_id, s=sha256("another session"))
@@ -99,15 +96,33 @@ async def test_session_subscription_is_confirmed_by_the_session_hash(api, smtp_s
     _, body = await call(api, "subscribe", email="anon@example.com", session="sess-1", qkey=QKEY)
     assert body["data"]["required_double_opt_in"] is True  # nothing above confirmed it
 
-    assert (await follow(api, confirm_url))[0] == 200
+    assert "Подписка подтверждена" in (await press_button(api, await open_page(api, confirm_url))).text
     _, body = await call(api, "subscribe", email="anon@example.com", session="sess-2", qkey=QKEY)
     assert body["data"] == {"required_double_opt_in": False, "id": subscriber_id, "pending": False}
 
 
-async def test_passportuid_alone_needs_a_known_subscriber(api):
-    status, body = await call(api, "subscribe", passportuid="111", qkey=QKEY)
-    assert status == 400
-    assert body["status"] == "error" and list(body["errors"]) == ["passportuid"]
+async def test_passportuid_alone_subscribes_and_a_later_email_is_confirmed_like_any(api, smtp_server):  # noqa: F811
+    """Seed 001's "Только по passportuid" for an account Herald has not seen: stored, nothing to
+    send yet; the email a later subscribe gives goes through double opt-in with `p`."""
+    status, body = await call(api, "subscribe", passportuid="111", qkey=QKEY, email_source="VALERA")
+    assert status == 200 and body["status"] == "success"
+    subscriber_id = body["data"]["id"]
+    assert UUID.match(subscriber_id)
+    assert body["data"] == {"required_double_opt_in": False, "id": subscriber_id, "pending": False}
+    other = "c213_c2_2018-04-10_None_economy_1_0_0_ru"
+    _, body = await call(api, "subscribe", passportuid="111", qkey=other)
+    assert body["data"]["id"] == subscriber_id
+    _, listed = await call(api, "user_subscriptions/list", passportuid="111")
+    assert listed["data"] == {"id": subscriber_id, "subscriptions": [QKEY, other]}
+    _, checked = await call(api, "user_subscriptions", passportuid="111", qkey=QKEY)
+    assert checked["data"]["subscribed"] is True
+
+    _, body = await call(api, "subscribe", email="late@example.com", passportuid="111", qkey=QKEY)
+    assert body["data"] == {"required_double_opt_in": True, "id": subscriber_id, "pending": False}
+    await smtp_server.wait_for(1)
+    [confirmation] = smtp_server.received  # the only email: before, there was no one to send to
+    assert confirmation.rcpt_tos == ["late@example.com"]
+    assert f"p={sha256('111')}" in link_in(confirmation, "confirm/page")
 
 
 async def test_list_and_check_as_in_the_seed(api):

@@ -47,14 +47,16 @@ SELECT min(next_attempt_at) FROM messages WHERE channel = 'email' AND status = '
 
 -- name: price_changes_to_email
 -- Active subscriptions of confirmed subscribers whose direction's newest price differs from the
--- baseline: the price last emailed to them, else the direction's price on the previous day it
--- has. Changes that already have an email (not a cancelled one) are left out. The dedupe key is
--- made here, so that its text form of the price is always SQLite's.
+-- baseline: the price last emailed to them, else the subscription's own baseline (the direction's
+-- price when it was made, or its first price after), else the direction's price on the previous
+-- day it has. Changes that already have an email (not a cancelled one) are left out. The dedupe
+-- key is made here, so that its text form of the price is always SQLite's.
 WITH changes AS (
     SELECT s.id AS subscription_id, s.subscriber_id, s.qkey, sb.email, sb.contact_id,
            cur.day, cur.price, cur.currency, cur.details,
-           coalesce(s.notified_price, prev.price) AS old_price,
+           coalesce(s.notified_price, s.baseline_price, prev.price) AS old_price,
            CASE WHEN s.notified_price IS NOT NULL THEN s.notified_currency
+                WHEN s.baseline_price IS NOT NULL THEN s.baseline_currency
                 ELSE prev.currency END AS old_currency
     FROM subscriptions s
     JOIN subscribers sb ON sb.id = s.subscriber_id

@@ -30,6 +30,11 @@ ON CONFLICT (direction_id, day) DO UPDATE
 SET price = excluded.price, currency = excluded.currency, details = excluded.details,
     updated_at = excluded.updated_at;
 
+-- name: prices_set_first_baselines
+-- A subscription made before its direction had any price starts from the first one stored.
+UPDATE subscriptions SET baseline_price = :price, baseline_currency = :currency
+WHERE direction_id = :direction_id AND baseline_price IS NULL AND unsubscribed_at IS NULL;
+
 -- name: prices_mark_checked
 UPDATE directions SET checked_at = :now WHERE id IN (SELECT value FROM json_each(:ids));
 

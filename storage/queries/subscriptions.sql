@@ -30,6 +30,17 @@ SET passportuid = coalesce(:passportuid, passportuid),
     updated_at = :now
 WHERE id = :id;
 
+-- name: passports_without_email
+SELECT sb.id, sb.passportuid FROM subscribers sb
+WHERE sb.email IS NULL AND sb.passportuid IS NOT NULL
+  AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.subscriber_id = sb.id AND s.unsubscribed_at IS NULL)
+ORDER BY sb.created_at, sb.id;
+
+-- name: set_passport_email
+-- The account's own address: confirmed by the account service, not by a link.
+UPDATE subscribers SET email = :email, confirmed_at = :now, updated_at = :now
+WHERE id = :id AND email IS NULL;
+
 -- name: mark_confirmed
 UPDATE subscribers SET confirmed_at = coalesce(confirmed_at, :now), updated_at = :now WHERE id = :id;
 
@@ -47,14 +58,24 @@ RETURNING id;
 
 -- name: upsert_subscription
 -- Subscribing again to the same qkey updates the subscription (and revives an unsubscribed one);
--- the price last emailed only carries over while the direction stays the same.
+-- the price last emailed and the baseline only carry over while the direction stays the same.
+-- The baseline is the direction's newest price now (NULL if it has none yet: then the price
+-- updates set it from its first price).
 INSERT INTO subscriptions (subscriber_id, direction_id, qkey, date_range, filter, filter_url_postfix,
-                           email_source, created_at, updated_at)
-VALUES (:subscriber_id, :direction_id, :qkey, :date_range, :filter, :filter_url_postfix,
-        :email_source, :now, :now)
+                           email_source, baseline_price, baseline_currency, created_at, updated_at)
+SELECT :subscriber_id, :direction_id, :qkey, :date_range, :filter, :filter_url_postfix, :email_source,
+       latest.price, latest.currency, :now, :now
+FROM (SELECT 1) LEFT JOIN (
+    SELECT price, currency FROM direction_prices WHERE direction_id = :direction_id
+    ORDER BY day DESC LIMIT 1) latest
+WHERE true
 ON CONFLICT (subscriber_id, qkey) DO UPDATE
 SET notified_price = CASE WHEN direction_id = excluded.direction_id THEN notified_price END,
     notified_currency = CASE WHEN direction_id = excluded.direction_id THEN notified_currency END,
+    baseline_price = CASE WHEN direction_id = excluded.direction_id AND baseline_price IS NOT NULL
+                          THEN baseline_price ELSE excluded.baseline_price END,
+    baseline_currency = CASE WHEN direction_id = excluded.direction_id AND baseline_price IS NOT NULL
+                             THEN baseline_currency ELSE excluded.baseline_currency END,
     direction_id = excluded.direction_id, date_range = excluded.date_range, filter = excluded.filter,
     filter_url_postfix = excluded.filter_url_postfix, email_source = excluded.email_source,
     updated_at = excluded.updated_at, unsubscribed_at = NULL;
@@ -63,6 +84,16 @@ SET notified_price = CASE WHEN direction_id = excluded.direction_id THEN notifie
 SELECT qkey, date_range, filter_url_postfix FROM subscriptions
 WHERE subscriber_id = :subscriber_id AND unsubscribed_at IS NULL
 ORDER BY id;
+
+-- name: subscription_to_qkey
+-- With the point names of the direction's newest price, for the unsubscribe page.
+SELECT s.qkey, s.unsubscribed_at,
+       CASE WHEN json_valid(p.details) THEN json_extract(p.details, '$.point_from') END AS point_from,
+       CASE WHEN json_valid(p.details) THEN json_extract(p.details, '$.point_to') END AS point_to
+FROM subscriptions s
+LEFT JOIN direction_prices p ON p.direction_id = s.direction_id AND p.day = (
+    SELECT max(day) FROM direction_prices WHERE direction_id = s.direction_id)
+WHERE s.subscriber_id = :subscriber_id AND s.qkey = :qkey;
 
 -- name: unsubscribe_all
 UPDATE subscriptions SET unsubscribed_at = :now, updated_at = :now
