@@ -273,7 +273,7 @@ async def test_file_transport_writes_each_message_as_a_parseable_eml(tmp_path: P
 @pytest.mark.parametrize("compose", [build_email, compose_email], ids=["build_email", "compose_email"])
 async def test_file_transport_logs_the_file_the_subject_and_the_links_of_the_text(tmp_path: Path, caplog, compose):
     """So that the confirm link of a base64 .eml is one grep away (README, "First requests")."""
-    confirm = "http://127.0.0.1:8080/email_subscription/v1.0/confirm?id=5a57&s=ba78"
+    confirm = "http://127.0.0.1:8080/email_subscription/v1.0/confirm/page?id=5a57&s=ba78"
     text = (f"Подтвердите подписку:\n\n{confirm}\n\nОтписаться (<https://example.org/unsubscribe?id=5a57>).\n"
             f"Ещё раз: {confirm}.\n")
     parts = {"sender": SENDER, "to": "anna@example.com", "subject": "Подтвердите подписку на изменения цен",
@@ -289,4 +289,4 @@ async def test_file_transport_logs_the_file_the_subject_and_the_links_of_the_tex
     [line] = [r.getMessage() for r in caplog.records if r.name == "herald.email"]
     assert line == (f'email written to {path}, subject "Подтвердите подписку на изменения цен", '
                     f"links: {confirm} https://example.org/unsubscribe?id=5a57")
-    assert re.findall(r'http[^ "]*/confirm\?[^ "]*', line) == [confirm]  # the README's grep
+    assert re.findall(r'http[^ "]*/confirm/page\?[^ "]*', line) == [confirm]  # the README's grep
