@@ -18,7 +18,7 @@ from server.text import one_line
 from server.timeutil import OutOfRange, parse_datetime
 
 _PHONE_NOISE = re.compile(r"[\s()\-.]")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _PLUS_AS_SPACE = re.compile(r"[T ]\d\d:\d\d(:\d\d(\.\d+)?)? \d\d(:?\d\d)?$")  # `+03:00` sent unencoded
 _NOT_ZONES = {"Factory", "localtime", "posixrules"}  # files in the zone database that are no place's time
 _ZONE_EXAMPLE = "give an IANA time zone name, e.g. UTC or Europe/Moscow (or leave the field out)"
@@ -32,7 +32,7 @@ def normalize_phone(raw: Any) -> str:
         digits = "7" + digits[2:]
     elif digits.startswith("8") and len(digits) == 11:
         digits = "7" + digits[1:]
-    if not re.fullmatch(r"7\d{10}", digits):
+    if not re.fullmatch(r"7[0-9]{10}", digits):
         raise ValueError(
             "Enter a Russian number as 7XXXXXXXXXX (also accepted: +7 (XXX) XXX-XX-XX, 8 XXX XXX XX XX)."
         )
@@ -64,10 +64,19 @@ def _datetime(value: Any) -> datetime:
 
 
 def _comma_list(value: Any) -> list[str]:
+    """A string of comma-separated items, or (in JSON) a list of strings; anything else is refused
+    rather than stored as its text (`[null]` must not become the tag "None")."""
     if value is None:
-        return []
-    items = one_line(value) if isinstance(value, list) else one_line(str(value)).split(",")
-    return sorted({str(item).strip() for item in items if str(item).strip()})
+        raise ValueError("This field may not be null.")
+    if isinstance(value, str):
+        items = one_line(value).split(",")
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        if any("," in item for item in value):
+            raise ValueError("An item of the list may not contain a comma: give each one as its own item.")
+        items = one_line(value)
+    else:
+        raise ValueError("Must be a string of comma-separated items or a list of strings.")
+    return sorted({item.strip() for item in items if item.strip()})
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -138,7 +147,7 @@ class MailingIn(BaseModel):
     @field_validator("filter_op_codes")
     @classmethod
     def _op_codes(cls, codes: list[str]) -> list[str]:
-        bad = [code for code in codes if not re.fullmatch(r"\d{3}", code)]
+        bad = [code for code in codes if not re.fullmatch(r"[0-9]{3}", code)]
         if bad:
             raise ValueError(f"Operator codes are three digits, e.g. 977,921; got {', '.join(bad)}.")
         return codes

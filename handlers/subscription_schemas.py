@@ -86,6 +86,13 @@ class SubscribeParams(WhoParams):
     date_range: int = Field(0, ge=0, le=30)
     filter: str | None = None
 
+    @field_validator("date_range", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # JSON true is not 1 day
+            raise ValueError("Input should be a valid integer")
+        return value
+
     @field_validator("filter", mode="before")
     @classmethod
     def _filter(cls, value: Any) -> str | None:

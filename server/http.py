@@ -6,6 +6,7 @@ is a 400), limit/offset pagination and JSON responses.
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -40,8 +41,8 @@ def respond(data: Any, status: int = 200) -> web.Response:
 async def read_body(request: web.Request) -> dict[str, Any]:
     """The request's fields, from a JSON object or from form data (`curl -d`; multipart too).
 
-    A body that cannot be read as what its Content-Type says is a 400 that says why; a value with
-    a control character other than tab and line breaks, or a lone surrogate, a 400 naming its field.
+    A body that cannot be read as what its Content-Type says is a 400 that says why. The text of
+    the fields a handler reads is checked by `validate`; unknown fields are ignored, whatever they hold.
     """
     if not request.body_exists:
         return {}
@@ -53,7 +54,6 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         data = await _multipart(request)
     else:
         raise UnsupportedMediaType(f'Unsupported media type "{request.content_type}" in request.')
-    _check_text(data, one_line=False)
     return data
 
 
@@ -117,11 +117,14 @@ async def _multipart(request: web.Request) -> dict[str, str]:
     return dict(form.items())
 
 
-def _check_text(data: dict[str, Any], *, one_line: bool) -> None:
-    """Every text in `data` (nested ones too) can be stored and answered as it is, or a 400."""
+def _check_text(data: dict[str, Any], *, one_line: bool, names: Iterable[str] | None = None) -> None:
+    """Every text in `data` (nested ones too; of the fields `names` only, if given) can be stored and
+    answered as it is, or a 400 naming the field. Names are checked too where all fields count."""
     for name, value in data.items():
-        if text.problem(name, one_line=True):
-            raise BadRequest("A field name contains a control character or a lone surrogate.")
+        if names is not None and name not in names:
+            continue
+        if names is None and text.problem(name, one_line=True):
+            raise BadRequest("A parameter name contains a control character or a lone surrogate.")
         pending = [value]
         while pending:
             item = pending.pop()
@@ -141,6 +144,7 @@ async def read_params(request: web.Request) -> dict[str, Any]:
 
 def validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
     """`model` built from `data`, or a 400 that names every bad field and says why."""
+    _check_text(data, one_line=False, names=model.model_fields)
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:

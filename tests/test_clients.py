@@ -173,3 +173,18 @@ async def test_one_line_fields_refuse_tabs_and_line_breaks_instead_of_trimming_t
     status, body = await create(client, **{"phone_number": "79000000001", field: value})
     assert status == 400
     assert list(body) == [field] and body[field][0].startswith("Must be one line: a tab or line break")
+
+
+@pytest.mark.parametrize("tag", [None, 5, {}, ["a", None], ["a,b"], [["a"]]])
+async def test_a_tag_that_is_neither_text_nor_a_list_of_texts_is_refused_not_stored_as_its_text(client, tag):
+    response = await client.post("/Clients/", json={"phone_number": "79000000001", "tag": tag}, headers=AUTH)
+    assert response.status == 400
+    assert list(await response.json()) == ["tag"]
+    listed = await (await client.get("/Clients/", headers=AUTH)).json()
+    assert listed["count"] == 0
+
+
+@pytest.mark.parametrize("phone", ["7٩٧٧٤٠٥٣٣٢٩", "7９７７４０５３３２９"])
+async def test_digits_of_other_scripts_are_not_a_phone_number(client, phone):
+    response = await client.post("/Clients/", json={"phone_number": phone}, headers=AUTH)
+    assert response.status == 400 and list(await response.json()) == ["phone_number"]

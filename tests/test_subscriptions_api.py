@@ -293,3 +293,10 @@ async def test_blank_parameters_count_as_absent_and_json_bodies_may_use_numbers_
 async def test_a_qkey_is_ascii_to_the_letter(api, qkey):
     status, _ = await call(api, "subscribe", email="v@example.com", passportuid="1", qkey=qkey)
     assert status == 400
+
+
+async def test_json_true_is_not_a_date_range_of_one_day(api):
+    response = await api.post("/email_subscription/v1.0/subscribe", headers=AUTH, json={
+        "email": "a@example.com", "session": "s1", "qkey": QKEY, "date_range": True})
+    body = await response.json()
+    assert response.status == 400 and list(body["errors"]) == ["date_range"]
