@@ -1,6 +1,8 @@
 """Middlewares, outermost first: request log and metrics, errors in each family's envelope,
 token auth.
 
+The request log names the query's parameters but keeps only the values of those known to be
+harmless (`limit=25`); emails, sessions, passport ids, link keys and tokens are logged as `***`.
 An exception that is not a `HeraldError` or an HTTP error is a bug: it is logged with its
 traceback and answered 500 without internals.
 """
@@ -8,7 +10,9 @@ traceback and answered 500 without internals.
 from __future__ import annotations
 
 import logging
+import re
 import time
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -18,6 +22,25 @@ from server.http import respond
 from server.keys import METRICS, TOKENS
 
 log = logging.getLogger("herald.http")
+
+# Query parameters whose values are logged as they are; every other non-empty value is `***`.
+LOGGED_VALUES = frozenset({"limit", "offset", "tag", "operator_code", "qkey", "date_range", "email_source"})
+_PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-\[\]]{0,63}")
+
+
+def loggable_target(url) -> str:
+    """The request's path and query as a log line shows them: `/x?email=***&limit=25`."""
+    if not url.raw_query_string:
+        return url.raw_path
+    pairs = []
+    for name, value in url.query.items():
+        if not _PARAMETER_NAME.fullmatch(name):
+            pairs.append("***")  # a name may itself be someone's data (`?me@example.com`)
+            continue
+        if value and name not in LOGGED_VALUES:
+            value = "***"
+        pairs.append(f"{name}={quote(value, safe='*,:')}")
+    return f"{url.raw_path}?{'&'.join(pairs)}"
 
 
 @web.middleware
@@ -31,7 +54,7 @@ async def request_log(request: web.Request, handler) -> web.StreamResponse:
     finally:
         seconds = time.perf_counter() - started
         ids = family_of(request.path).log_ids(request.path, request.match_info)
-        log.info("%s %s %s", request.method, request.path_qs, status,
+        log.info("%s %s %s", request.method, loggable_target(request.rel_url), status,
                  extra={**ids, "duration_ms": round(seconds * 1000, 1)})
         route = request.match_info.route.resource
         route_name = route.canonical.replace("{slash}", "/") if route is not None else "unmatched"
