@@ -3,7 +3,8 @@ token auth.
 
 The request log names the query's parameters but keeps only the values of those known to be
 harmless (`limit=25`); emails, sessions, passport ids, link keys and tokens are logged as `***`.
-An exception that is not a `HeraldError` or an HTTP error is a bug: it is logged with its
+A database that cannot be written now (full, read-only, locked) is a 503 with Retry-After.
+Any other exception that is not a `HeraldError` or an HTTP error is a bug: it is logged with its
 traceback and answered 500 without internals.
 """
 
@@ -16,10 +17,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from server.errors import HeraldError, MethodNotAllowed, NotFound, Unauthorized
+from server.errors import HeraldError, MethodNotAllowed, NotFound, ServiceUnavailable, Unauthorized
 from server.families import family_of
 from server.http import respond
 from server.keys import METRICS, TOKENS
+from storage.db import unavailable
 
 log = logging.getLogger("herald.http")
 
@@ -83,11 +85,17 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
             raise
         error = _from_http(exc, request)
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")}
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        error, headers = HeraldError("Internal server error."), {}
+    except Exception as exc:
+        if (reason := unavailable(exc)) is None:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            error, headers = HeraldError("Internal server error."), {}
+        else:
+            log.warning("database unavailable in %s %s: %s", request.method, request.path, exc)
+            error, headers = ServiceUnavailable(f"Service unavailable: {reason}; try again later."), {}
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = "Token"
+    if isinstance(error, ServiceUnavailable):
+        headers["Retry-After"] = str(error.retry_after)
     response = respond(family.error_body(error), error.status)
     response.headers.update(headers)
     return response

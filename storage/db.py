@@ -4,6 +4,9 @@ Writes go through `Database.transaction()`: aiosqlite's thread, an asyncio lock 
 writers, `BEGIN IMMEDIATE`. Reads use a separate read-only connection (WAL: they never wait behind
 a writer) and run inline on the event loop: every read is a short indexed query, and a thread
 round-trip per query would cost more than the query itself.
+A write that fails because of the file's state (disk full, read-only, locked, I/O error) is
+remembered until a later write succeeds, so that `health()` can say the database cannot be written
+even when its own small test write gets through.
 This module knows nothing of any table but `schema_migrations`.
 """
 
@@ -14,7 +17,9 @@ import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,28 @@ PRAGMAS = (
 )
 
 Params = dict[str, Any] | Sequence[Any]
+
+# SQLite's primary result codes that mean "the file cannot be used now", not "this statement is wrong".
+_UNAVAILABLE = {
+    sqlite3.SQLITE_FULL: "the database or its disk is full",
+    sqlite3.SQLITE_READONLY: "the database is read-only",
+    sqlite3.SQLITE_BUSY: "the database is locked by another process",
+    sqlite3.SQLITE_LOCKED: "the database is locked by another process",
+    sqlite3.SQLITE_IOERR: "the database's disk could not be read or written",
+    sqlite3.SQLITE_CANTOPEN: "the database file cannot be opened",
+}
+
+
+def unavailable(exc: BaseException) -> str | None:
+    """Why the database cannot be used now, in words, if `exc` says so; else None."""
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    return None if code is None else _UNAVAILABLE.get(code & 0xFF)
+
+
+@dataclass(frozen=True)
+class WriteFailure:
+    reason: str
+    at: datetime
 
 
 class ReadConnection:
@@ -85,10 +112,14 @@ class Connection:
 class Database(ReadConnection):
     """The store. Reads on `self` use the read connection; writes need `transaction()`."""
 
+    # A failed write still counts against health() this long when no write has succeeded since.
+    FAILURE_MEMORY = timedelta(seconds=60)
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self.write_failure: WriteFailure | None = None
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,18 +140,48 @@ class Database(ReadConnection):
             self._conn.close()
         self._writer = None
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """One write transaction; commits on success, rolls back on any exception."""
+        return self._write(clears_failure=True)
+
+    @asynccontextmanager
+    async def _write(self, *, clears_failure: bool) -> AsyncIterator[Connection]:
         assert self._writer is not None, "database is not open"
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                yield Connection(self._writer)
-            except BaseException:
-                await self._writer.rollback()
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Connection(self._writer)
+                    await self._writer.commit()
+                except BaseException:
+                    # Also after a failed COMMIT (a full disk): else the transaction stays open.
+                    with suppress(sqlite3.Error):
+                        await self._writer.rollback()
+                    raise
+            except sqlite3.Error as exc:
+                if (reason := unavailable(exc)) is not None:
+                    self.write_failure = WriteFailure(reason, utc_now())
                 raise
-            await self._writer.commit()
+            if clears_failure:
+                self.write_failure = None
+
+    async def health(self) -> str | None:
+        """None when the database can be read and written now; else what is wrong, in words.
+
+        Reads a table, then commits a real write (the header's user_version, set to what it is);
+        a real write that failed within FAILURE_MEMORY, with none succeeding since, counts too:
+        the test write is smaller than most and may get through a nearly full disk."""
+        try:
+            await self.fetch_value("SELECT count(*) FROM schema_migrations")
+            async with self._write(clears_failure=False) as tx:
+                version = await tx.fetch_value("PRAGMA user_version")
+                await tx.execute(f"PRAGMA user_version = {int(version)}")
+        except sqlite3.Error as exc:
+            return unavailable(exc) or f"{exc.__class__.__name__}: {exc}"
+        failure = self.write_failure
+        if failure is not None and utc_now() - failure.at < self.FAILURE_MEMORY:
+            return f"a write failed at {to_db(failure.at)}: {failure.reason}"
+        return None
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
