@@ -220,7 +220,7 @@ class Dispatcher:
         running = [plan for row in rows if (plan := self._adopt(Plan.from_row(row))) is not None]
         zones = await messages.contact_timezones(self._db) if any(p.window for p in running) else []
         await self._feed(running, zones)
-        return await self._next_wake(running, zones)
+        return await self._next_wake(running, zones, now)
 
     async def _start_due(self, now: datetime) -> None:
         for mailing_id in await messages.mailings_to_fan_out(self._db, now):
@@ -264,8 +264,9 @@ class Dispatcher:
                                        row["timezone"], row["attempts"], plan.filters))
         return len(rows)
 
-    async def _next_wake(self, running: list[Plan], zones: list[str]) -> datetime | None:
-        now = utc_now()
+    async def _next_wake(self, running: list[Plan], zones: list[str], now: datetime) -> datetime | None:
+        """`now` is the pass's start: a retry falling due while the pass ran was not claimed, and
+        must still be a wake-up (one already past wakes the engine at once)."""
         moments = [await messages.next_mailing_start(self._db, now)]
         for plan in running:
             moments.append(plan.end)
