@@ -5,8 +5,8 @@ writers, `BEGIN IMMEDIATE`. Reads use a separate read-only connection (WAL: they
 a writer) and run inline on the event loop: every read is a short indexed query, and a thread
 round-trip per query would cost more than the query itself.
 A write that fails because of the file's state (disk full, read-only, locked, I/O error) is
-remembered until a later write succeeds, so that `health()` can say the database cannot be written
-even when its own small test write gets through.
+remembered for a while, so that `health()` can say the database cannot be written even when its
+own small test write gets through.
 This module knows nothing of any table but `schema_migrations`.
 """
 
@@ -17,7 +17,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -52,18 +52,26 @@ _UNAVAILABLE = {
     sqlite3.SQLITE_IOERR: "the database's disk could not be read or written",
     sqlite3.SQLITE_CANTOPEN: "the database file cannot be opened",
 }
+# A full or failing disk may still take a small write, so a write that succeeds later does not
+# prove these over; only time does. (Any write that succeeds proves a lock or read-only over.)
+_LASTING = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+
+
+def _code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    return None if code is None else code & 0xFF
 
 
 def unavailable(exc: BaseException) -> str | None:
     """Why the database cannot be used now, in words, if `exc` says so; else None."""
-    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
-    return None if code is None else _UNAVAILABLE.get(code & 0xFF)
+    return _UNAVAILABLE.get(_code(exc))
 
 
 @dataclass(frozen=True)
 class WriteFailure:
     reason: str
     at: datetime
+    lasting: bool  # see _LASTING
 
 
 class ReadConnection:
@@ -112,7 +120,7 @@ class Connection:
 class Database(ReadConnection):
     """The store. Reads on `self` use the read connection; writes need `transaction()`."""
 
-    # A failed write still counts against health() this long when no write has succeeded since.
+    # How long a failed write counts against health() (a lock or read-only file: until a write succeeds).
     FAILURE_MEMORY = timedelta(seconds=60)
 
     def __init__(self, path: Path) -> None:
@@ -140,12 +148,9 @@ class Database(ReadConnection):
             self._conn.close()
         self._writer = None
 
-    def transaction(self) -> AbstractAsyncContextManager[Connection]:
-        """One write transaction; commits on success, rolls back on any exception."""
-        return self._write(clears_failure=True)
-
     @asynccontextmanager
-    async def _write(self, *, clears_failure: bool) -> AsyncIterator[Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """One write transaction; commits on success, rolls back on any exception."""
         assert self._writer is not None, "database is not open"
         async with self._write_lock:
             try:
@@ -160,20 +165,20 @@ class Database(ReadConnection):
                     raise
             except sqlite3.Error as exc:
                 if (reason := unavailable(exc)) is not None:
-                    self.write_failure = WriteFailure(reason, utc_now())
+                    self.write_failure = WriteFailure(reason, utc_now(), _code(exc) in _LASTING)
                 raise
-            if clears_failure:
+            if self.write_failure is not None and not self.write_failure.lasting:
                 self.write_failure = None
 
     async def health(self) -> str | None:
         """None when the database can be read and written now; else what is wrong, in words.
 
-        Reads a table, then commits a real write (the header's user_version, set to what it is);
-        a real write that failed within FAILURE_MEMORY, with none succeeding since, counts too:
-        the test write is smaller than most and may get through a nearly full disk."""
+        Reads a table, then commits a real write (the header's user_version, set to what it is).
+        A write that failed within FAILURE_MEMORY counts too: this small write may get through a
+        nearly full disk that refuses most others."""
         try:
             await self.fetch_value("SELECT count(*) FROM schema_migrations")
-            async with self._write(clears_failure=False) as tx:
+            async with self.transaction() as tx:
                 version = await tx.fetch_value("PRAGMA user_version")
                 await tx.execute(f"PRAGMA user_version = {int(version)}")
         except sqlite3.Error as exc:
