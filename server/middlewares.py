@@ -17,10 +17,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from server.errors import HeraldError, MethodNotAllowed, NotFound, ServiceUnavailable, Unauthorized
+from server.errors import BadRequest, HeraldError, MethodNotAllowed, NotFound, ServiceUnavailable, Unauthorized
 from server.families import family_of
 from server.http import respond
 from server.keys import METRICS, TOKENS
+from server.protocol import describe_body
 from storage.db import unavailable
 
 log = logging.getLogger("herald.http")
@@ -85,6 +86,9 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
             raise
         error = _from_http(exc, request)
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")}
+    except web.RequestPayloadError as exc:  # the body broke off or does not decode (gzip, chunks)
+        error, headers = BadRequest(describe_body(exc)), {}
+        log.warning("unreadable body in %s %s: %s", request.method, request.path, error.detail)
     except Exception as exc:
         if (reason := unavailable(exc)) is None:
             log.exception("unhandled error in %s %s", request.method, request.path)

@@ -1,5 +1,6 @@
-"""Requests that do not parse as HTTP (a NUL in a header, an 8 KB URL): one WARNING line each and
-a JSON 400 in the error envelope of the family the request line points at.
+"""Requests that do not parse as HTTP (a NUL in a header, an 8 KB URL, a body that does not
+decode): one WARNING line each and a JSON 400 in the error envelope of the family the request
+line points at.
 
 aiohttp answers these in its connection handler, before the application and its middlewares
 see anything; by default it logs them at ERROR with a traceback and answers with a text body that
@@ -15,7 +16,7 @@ import re
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 from server.errors import BadRequest
 from server.families import family_of
@@ -34,9 +35,18 @@ def describe(exc: HttpProcessingError) -> str:
         starts = line[:1] if isinstance(line, str) else bytes(line[:1]).decode("latin-1")
         what = "The URL" if starts == "/" else "A request line or header"
         return f"{what} is longer than {limit} bytes."
+    return f"Malformed HTTP request: {_reason(exc)}."
+
+
+def describe_body(exc: RequestPayloadError) -> str:
+    """What is wrong with a body that broke off or does not decode (the handler was reading it)."""
+    cause = exc.__cause__
+    return f"The request body cannot be read: {_reason(cause) if isinstance(cause, HttpProcessingError) else exc}."
+
+
+def _reason(exc: HttpProcessingError) -> str:
     first = (exc.message or "Bad request").splitlines()[0]
-    first = _QUOTED.sub("", first.split(":")[0]).strip() or "Bad request"
-    return f"Malformed HTTP request: {first}."
+    return _QUOTED.sub("", first.split(":")[0]).strip() or "Bad request"
 
 
 class _ProtocolErrors(RequestHandler):
@@ -58,6 +68,12 @@ class _ProtocolErrors(RequestHandler):
         response = respond(family_of(self._path).error_body(BadRequest(detail)), status)
         response.force_close()
         return response
+
+    def log_exception(self, *args, **kw) -> None:
+        # A body that broke off was answered 400 and logged by the error middleware already;
+        # aiohttp meets it again when it drains the rest of the body.
+        if not isinstance(kw.get("exc_info"), (RequestPayloadError, HttpProcessingError)):
+            super().log_exception(*args, **kw)
 
 
 class _Server(web.Server):

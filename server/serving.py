@@ -84,7 +84,7 @@ async def _serve(settings: Settings, sockets: list[socket.socket], url: str) -> 
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    runner = Runner(create_app(settings), access_log=None)
+    runner = Runner(create_app(settings), access_log=None, keepalive_timeout=75)  # as web.run_app had it
     try:
         try:
             await runner.setup()  # the cleanup contexts: database, scheduler, ..., the engine

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from server.app import create_app
 from server.protocol import Runner
+from tests.conftest import SEED_TOKEN
 
 SECRET = "s3cr3t-token-value"
 
@@ -70,3 +71,25 @@ async def test_a_request_that_does_not_parse_is_a_json_400_and_one_warning_line(
 async def test_requests_that_parse_are_untouched(served):
     status, content_type, answer = await exchange(served, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert (status, answer) == (200, {"status": "ok"})
+
+
+BODY_CASES = [
+    pytest.param(b"POST /Clients/ HTTP/1.1\r\nHost: x\r\nAuthorization: Token " + SEED_TOKEN.encode()
+                 + b"\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nabcde",
+                 {"detail": "The request body cannot be read: Can not decode content-encoding."}, id="notifications"),
+    pytest.param(b"POST /email_subscription/v1.0/unsubscribe HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Type: application/x-www-form-urlencoded\r\nContent-Encoding: deflate\r\n"
+                 b"Content-Length: 5\r\n\r\nid=12",
+                 {"status": "error", "message": "The request body cannot be read: Can not decode content-encoding."},
+                 id="subscriptions"),
+]
+
+
+@pytest.mark.parametrize(("raw", "body"), BODY_CASES)
+async def test_a_body_that_does_not_decode_is_a_json_400_and_one_warning_line(served, caplog, raw, body):
+    with caplog.at_level(logging.INFO):
+        status, content_type, answer = await exchange(served, raw)
+    assert (status, answer) == (400, body)
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.name, r.levelname, r.exc_info) for r in problems] == [("herald.http", "WARNING", None)]
+    assert problems[0].getMessage().endswith(body.get("detail") or body["message"])
