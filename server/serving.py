@@ -46,12 +46,10 @@ def serve(settings: Settings) -> int:
         return _fail(f"cannot listen on {host}:{port}: {_reason(exc)}{also}")
     try:
         lock.acquire(url)
-    except AlreadyServing as exc:
+    except (AlreadyServing, OSError) as exc:
         for sock in sockets:
             sock.close()
-        return _fail(str(exc))
-    except OSError as exc:
-        return _fail(f"cannot lock {lock.path}: {_reason(exc)}")
+        return _fail(str(exc) if isinstance(exc, AlreadyServing) else f"cannot lock {lock.path}: {_reason(exc)}")
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as loop:
             return loop.run(_serve(settings, sockets, url))
@@ -88,8 +86,10 @@ async def _serve(settings: Settings, sockets: list[socket.socket], url: str) -> 
     try:
         try:
             await runner.setup()  # the cleanup contexts: database, scheduler, ..., the engine
-        except (sqlite3.Error, OSError) as exc:
-            return _fail(f"cannot start with the database {settings.storage.path}: {_reason(exc)}")
+        except sqlite3.Error as exc:
+            return _fail(f"cannot open the database {settings.storage.path}: {_reason(exc)}")
+        except OSError as exc:
+            return _fail(f"cannot start: {_reason(exc)}" + (f": {exc.filename}" if exc.filename else ""))
         for sock in sockets:
             await web.SockSite(runner, sock, backlog=BACKLOG).start()
         log.info("serving on %s", url, extra={"version": __version__, "database": str(settings.storage.path)})

@@ -131,11 +131,16 @@ class Database(ReadConnection):
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await aiosqlite.connect(str(self.path), isolation_level=None)
-        self._writer.row_factory = sqlite3.Row
-        for pragma in PRAGMAS:
-            await self._writer.execute(pragma)
-        await migrate(self._writer)
+        writer = await aiosqlite.connect(str(self.path), isolation_level=None)
+        try:
+            writer.row_factory = sqlite3.Row
+            for pragma in PRAGMAS:
+                await writer.execute(pragma)
+            await migrate(writer)
+        except BaseException:
+            await writer.close()  # its thread would keep the process alive
+            raise
+        self._writer = writer
         reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
         reader.row_factory = sqlite3.Row
         for pragma in PRAGMAS[1:]:

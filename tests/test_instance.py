@@ -198,3 +198,12 @@ async def test_a_bind_error_is_one_line_and_nothing_is_touched(launch, config, h
         assert await server.exit_code() == 1
     assert server.lines() == [f"herald: cannot listen on {host}:{port}: {why}"]
     assert not db_path.exists()
+
+
+async def test_a_database_that_cannot_be_opened_is_one_line_and_the_process_ends(launch, config):
+    _, db_path = settings_of(config)
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"this is not an SQLite database, only some text " * 10)
+    server = await launch("garbage")
+    assert await server.exit_code() == 1
+    assert server.lines() == [f"herald: cannot open the database {db_path}: file is not a database"]
