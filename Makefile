@@ -19,6 +19,7 @@ test: $(VENV)/installed
 
 bench: $(VENV)/installed
 	$(PY) bench/dispatch.py
+	$(PY) bench/crash.py
 	$(PY) bench/api.py
 	$(PY) bench/subscriptions.py
 

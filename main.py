@@ -16,11 +16,8 @@ import argparse
 import asyncio
 import sys
 
-import uvloop
-from aiohttp import web
-
 from jobs import commands
-from server.app import create_app
+from server import serving
 from server.logs import setup_logging
 from server.settings import Settings, SettingsError, config_path, load_settings
 
@@ -81,9 +78,7 @@ def main(argv: list[str]) -> int:
     setup_logging(settings.log)
     if args.command not in (None, "serve"):
         return run_command(args, settings)
-    web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port,
-                access_log=None, print=None, loop=uvloop.new_event_loop())
-    return 0
+    return serving.serve(settings)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""System routes: /health for probes (checks the database answers), /metrics for Prometheus."""
+"""System routes: /health for probes (the database can be read and written), /metrics for
+Prometheus."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from storage import mailings
 
 
 async def health(request: web.Request) -> web.Response:
-    await request.app[DB].fetch_value("SELECT 1")
+    if (problem := await request.app[DB].health()) is not None:
+        return respond({"status": "error", "database": problem}, 503)
     return respond({"status": "ok"})
 
 

@@ -104,7 +104,11 @@ class RateLimiter:
 
 class Dispatcher:
     CLAIM_BATCH = 500
-    FLUSH_EVERY_SECONDS = 0.2
+    # Outcomes are recorded as they come, in one transaction per FLUSH_GAP_SECONDS at most, and at
+    # least every FLUSH_EVERY_SECONDS: what a kill -9 can leave accepted but unrecorded (README).
+    FLUSH_GAP_SECONDS = 0.01
+    FLUSH_EVERY_SECONDS = 0.1
+    FLUSH_RETRY_SECONDS = 1.0
     SAFETY_WAKE_SECONDS = 60
 
     def __init__(
@@ -220,7 +224,7 @@ class Dispatcher:
         running = [plan for row in rows if (plan := self._adopt(Plan.from_row(row))) is not None]
         zones = await messages.contact_timezones(self._db) if any(p.window for p in running) else []
         await self._feed(running, zones)
-        return await self._next_wake(running, zones)
+        return await self._next_wake(running, zones, now)
 
     async def _start_due(self, now: datetime) -> None:
         for mailing_id in await messages.mailings_to_fan_out(self._db, now):
@@ -264,8 +268,9 @@ class Dispatcher:
                                        row["timezone"], row["attempts"], plan.filters))
         return len(rows)
 
-    async def _next_wake(self, running: list[Plan], zones: list[str]) -> datetime | None:
-        now = utc_now()
+    async def _next_wake(self, running: list[Plan], zones: list[str], now: datetime) -> datetime | None:
+        """`now` is the pass's start: a retry falling due while the pass ran was not claimed, and
+        must still be a wake-up (one already past wakes the engine at once)."""
         moments = [await messages.next_mailing_start(self._db, now)]
         for plan in running:
             moments.append(plan.end)
@@ -298,8 +303,7 @@ class Dispatcher:
                 later = to_db(utc_now() + timedelta(seconds=self.SAFETY_WAKE_SECONDS))
                 result = self._result(job, "pending", tried=0, next_attempt_at=later)
             self._results.append(result)
-            if len(self._results) >= self.CLAIM_BATCH:
-                self._flush_now.set()
+            self._flush_now.set()
 
     async def _deliver(self, job: Job) -> dict:
         if (held := self._hold(job, utc_now())) is not None:
@@ -372,11 +376,14 @@ class Dispatcher:
         while not self._stopping:
             await wait_at_most(self._flush_now, self.FLUSH_EVERY_SECONDS)
             self._flush_now.clear()
-            await self._flush()
+            recorded = await self._flush()
+            # Outcomes gather into the next batch meanwhile; a database that refused one gets a rest.
+            await asyncio.sleep(self.FLUSH_GAP_SECONDS if recorded else self.FLUSH_RETRY_SECONDS)
 
-    async def _flush(self) -> None:
+    async def _flush(self) -> bool:
+        """Record the outcomes known so far; False if the database refused them (they are kept)."""
         if not self._results:
-            return
+            return True
         batch, self._results = self._results, []
         refilter, self._refilter = self._refilter, set()
         try:
@@ -384,12 +391,13 @@ class Dispatcher:
         except Exception:
             log.exception("could not record %d results; keeping them for the next flush", len(batch))
             self._keep(batch, refilter)
-            return
+            return False
         except BaseException:
             self._keep(batch, refilter)
             raise
         if any(result["status"] == "pending" for result in batch):
             self.wake()
+        return True
 
     def _keep(self, batch: list[dict], refilter: set[int]) -> None:
         self._results[:0] = batch

@@ -90,8 +90,11 @@ class _Outcome:
 
 class Outbox:
     CLAIM_BATCH = 200
-    FLUSH_BATCH = 200
-    FLUSH_EVERY_SECONDS = 0.25
+    # Outcomes are recorded as they come, in one transaction per FLUSH_GAP_SECONDS at most, and at
+    # least every FLUSH_EVERY_SECONDS: what a kill -9 can leave sent but unrecorded (README).
+    FLUSH_GAP_SECONDS = 0.01
+    FLUSH_EVERY_SECONDS = 0.1
+    FLUSH_RETRY_SECONDS = 1.0
     IDLE_WAKE_SECONDS = 60  # the background loop looks again at least this often
     ERROR_PAUSE_SECONDS = 5
     MAX_RETRY_SECONDS = 6 * 3600
@@ -321,8 +324,7 @@ class _Run:
             self._notified.append({"subscription_id": job.payload.get("subscription_id"),
                                    "price": job.payload.get("price"),
                                    "currency": job.payload.get("currency"), "now": stamp})
-        if len(self._results) >= self._outbox.FLUSH_BATCH:
-            self._flush_now.set()
+        self._flush_now.set()
 
     def _count_and_log(self, job: _Job, outcome: _Outcome) -> None:
         if outcome.status == "sent":
@@ -339,10 +341,13 @@ class _Run:
         while not self._stopping:
             await wait_at_most(self._flush_now, self._outbox.FLUSH_EVERY_SECONDS)
             self._flush_now.clear()
+            pause = self._outbox.FLUSH_GAP_SECONDS  # outcomes gather into the next batch meanwhile
             try:
                 await self._flush()
             except Exception:
                 log.exception("could not record email outcomes; keeping them for the next try")
+                pause = self._outbox.FLUSH_RETRY_SECONDS
+            await asyncio.sleep(pause)
 
     async def _flush(self) -> None:
         if not self._results:

@@ -48,3 +48,14 @@ class MethodNotAllowed(HeraldError):
 
 class UnsupportedMediaType(HeraldError):
     status = 415
+
+
+class ServiceUnavailable(HeraldError):
+    """503: Herald cannot do it now (its database is full, read-only or locked); the client may
+    try again after `retry_after` seconds."""
+
+    status = 503
+
+    def __init__(self, detail: str, retry_after: int = 10) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

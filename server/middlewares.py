@@ -1,23 +1,49 @@
 """Middlewares, outermost first: request log and metrics, errors in each family's envelope,
 token auth.
 
-An exception that is not a `HeraldError` or an HTTP error is a bug: it is logged with its
+The request log names the query's parameters but keeps only the values of those known to be
+harmless (`limit=25`); emails, sessions, passport ids, link keys and tokens are logged as `***`.
+A database that cannot be written now (full, read-only, locked) is a 503 with Retry-After.
+Any other exception that is not a `HeraldError` or an HTTP error is a bug: it is logged with its
 traceback and answered 500 without internals.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
+from urllib.parse import quote
 
 from aiohttp import web
 
-from server.errors import HeraldError, MethodNotAllowed, NotFound, Unauthorized
+from server.errors import BadRequest, HeraldError, MethodNotAllowed, NotFound, ServiceUnavailable, Unauthorized
 from server.families import family_of
 from server.http import respond
 from server.keys import METRICS, TOKENS
+from server.protocol import describe_body
+from storage.db import unavailable
 
 log = logging.getLogger("herald.http")
+
+# Query parameters whose values are logged as they are; every other non-empty value is `***`.
+LOGGED_VALUES = frozenset({"limit", "offset", "tag", "operator_code", "qkey", "date_range", "email_source"})
+_PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-\[\]]{0,63}")
+
+
+def loggable_target(url) -> str:
+    """The request's path and query as a log line shows them: `/x?email=***&limit=25`."""
+    if not url.raw_query_string:
+        return url.raw_path
+    pairs = []
+    for name, value in url.query.items():
+        if not _PARAMETER_NAME.fullmatch(name):
+            pairs.append("***")  # a name may itself be someone's data (`?me@example.com`)
+            continue
+        if value and name not in LOGGED_VALUES:
+            value = "***"
+        pairs.append(f"{name}={quote(value, safe='*,:')}")
+    return f"{url.raw_path}?{'&'.join(pairs)}"
 
 
 @web.middleware
@@ -31,7 +57,7 @@ async def request_log(request: web.Request, handler) -> web.StreamResponse:
     finally:
         seconds = time.perf_counter() - started
         ids = family_of(request.path).log_ids(request.path, request.match_info)
-        log.info("%s %s %s", request.method, request.path_qs, status,
+        log.info("%s %s %s", request.method, loggable_target(request.rel_url), status,
                  extra={**ids, "duration_ms": round(seconds * 1000, 1)})
         route = request.match_info.route.resource
         route_name = route.canonical.replace("{slash}", "/") if route is not None else "unmatched"
@@ -60,11 +86,20 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
             raise
         error = _from_http(exc, request)
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")}
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        error, headers = HeraldError("Internal server error."), {}
+    except web.RequestPayloadError as exc:  # the body broke off or does not decode (gzip, chunks)
+        error, headers = BadRequest(describe_body(exc)), {}
+        log.warning("unreadable body in %s %s: %s", request.method, request.path, error.detail)
+    except Exception as exc:
+        if (reason := unavailable(exc)) is None:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            error, headers = HeraldError("Internal server error."), {}
+        else:
+            log.warning("database unavailable in %s %s: %s", request.method, request.path, exc)
+            error, headers = ServiceUnavailable(f"Service unavailable: {reason}; try again later."), {}
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = "Token"
+    if isinstance(error, ServiceUnavailable):
+        headers["Retry-After"] = str(error.retry_after)
     response = respond(family.error_body(error), error.status)
     response.headers.update(headers)
     return response

@@ -4,6 +4,9 @@ Writes go through `Database.transaction()`: aiosqlite's thread, an asyncio lock 
 writers, `BEGIN IMMEDIATE`. Reads use a separate read-only connection (WAL: they never wait behind
 a writer) and run inline on the event loop: every read is a short indexed query, and a thread
 round-trip per query would cost more than the query itself.
+A write that fails because of the file's state (disk full, read-only, locked, I/O error) is
+remembered for a while, so that `health()` can say the database cannot be written even when its
+own small test write gets through.
 This module knows nothing of any table but `schema_migrations`.
 """
 
@@ -14,7 +17,9 @@ import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,36 @@ PRAGMAS = (
 )
 
 Params = dict[str, Any] | Sequence[Any]
+
+# SQLite's primary result codes that mean "the file cannot be used now", not "this statement is wrong".
+_UNAVAILABLE = {
+    sqlite3.SQLITE_FULL: "the database or its disk is full",
+    sqlite3.SQLITE_READONLY: "the database is read-only",
+    sqlite3.SQLITE_BUSY: "the database is locked by another process",
+    sqlite3.SQLITE_LOCKED: "the database is locked by another process",
+    sqlite3.SQLITE_IOERR: "the database's disk could not be read or written",
+    sqlite3.SQLITE_CANTOPEN: "the database file cannot be opened",
+}
+# A full or failing disk may still take a small write, so a write that succeeds later does not
+# prove these over; only time does. (Any write that succeeds proves a lock or read-only over.)
+_LASTING = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+
+
+def _code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    return None if code is None else code & 0xFF
+
+
+def unavailable(exc: BaseException) -> str | None:
+    """Why the database cannot be used now, in words, if `exc` says so; else None."""
+    return _UNAVAILABLE.get(_code(exc))
+
+
+@dataclass(frozen=True)
+class WriteFailure:
+    reason: str
+    at: datetime
+    lasting: bool  # see _LASTING
 
 
 class ReadConnection:
@@ -85,18 +120,27 @@ class Connection:
 class Database(ReadConnection):
     """The store. Reads on `self` use the read connection; writes need `transaction()`."""
 
+    # How long a failed write counts against health() (a lock or read-only file: until a write succeeds).
+    FAILURE_MEMORY = timedelta(seconds=60)
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self.write_failure: WriteFailure | None = None
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await aiosqlite.connect(str(self.path), isolation_level=None)
-        self._writer.row_factory = sqlite3.Row
-        for pragma in PRAGMAS:
-            await self._writer.execute(pragma)
-        await migrate(self._writer)
+        writer = await aiosqlite.connect(str(self.path), isolation_level=None)
+        try:
+            writer.row_factory = sqlite3.Row
+            for pragma in PRAGMAS:
+                await writer.execute(pragma)
+            await migrate(writer)
+        except BaseException:
+            await writer.close()  # its thread would keep the process alive
+            raise
+        self._writer = writer
         reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
         reader.row_factory = sqlite3.Row
         for pragma in PRAGMAS[1:]:
@@ -114,13 +158,40 @@ class Database(ReadConnection):
         """One write transaction; commits on success, rolls back on any exception."""
         assert self._writer is not None, "database is not open"
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                yield Connection(self._writer)
-            except BaseException:
-                await self._writer.rollback()
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Connection(self._writer)
+                    await self._writer.commit()
+                except BaseException:
+                    # Also after a failed COMMIT (a full disk): else the transaction stays open.
+                    with suppress(sqlite3.Error):
+                        await self._writer.rollback()
+                    raise
+            except sqlite3.Error as exc:
+                if (reason := unavailable(exc)) is not None:
+                    self.write_failure = WriteFailure(reason, utc_now(), _code(exc) in _LASTING)
                 raise
-            await self._writer.commit()
+            if self.write_failure is not None and not self.write_failure.lasting:
+                self.write_failure = None
+
+    async def health(self) -> str | None:
+        """None when the database can be read and written now; else what is wrong, in words.
+
+        Reads a table, then commits a real write (the header's user_version, set to what it is).
+        A write that failed within FAILURE_MEMORY counts too: this small write may get through a
+        nearly full disk that refuses most others."""
+        try:
+            await self.fetch_value("SELECT count(*) FROM schema_migrations")
+            async with self.transaction() as tx:
+                version = await tx.fetch_value("PRAGMA user_version")
+                await tx.execute(f"PRAGMA user_version = {int(version)}")
+        except sqlite3.Error as exc:
+            return unavailable(exc) or f"{exc.__class__.__name__}: {exc}"
+        failure = self.write_failure
+        if failure is not None and utc_now() - failure.at < self.FAILURE_MEMORY:
+            return f"a write failed at {to_db(failure.at)}: {failure.reason}"
+        return None
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:

@@ -67,3 +67,31 @@ async def test_one_grep_finds_what_the_api_did_to_a_client_or_mailing(client, ca
     assert any(f"PATCH /Clients/{created['id']}/ 200" in line for line in about_client)
     assert any("mailing created" in line for line in about_mailing)
     assert any(f"GET /Stats/{mailing['id']}/ 200" in line for line in about_mailing)
+
+
+async def test_request_lines_name_query_parameters_but_mask_personal_values(client, caplog):
+    """Emails, sessions, passport ids, the keys of emailed links and tokens stay out of the log;
+    `limit=25` and a qkey stay in it, and so does every parameter's name."""
+    from tests.conftest import AUTH
+
+    qkey = "c213_c2_2027-04-01_None_economy_1_0_0_ru"
+    secrets = ["me@example.com", "sess-1", "pp-42", "abc123", "deadbeef", "cafe77", "tok-9", "you@example.org"]
+    with caplog.at_level(logging.INFO, logger="herald.http"):
+        await client.get("/email_subscription/v1.0/subscribe", headers=AUTH, params={
+            "email": "me@example.com", "session": "sess-1", "qkey": qkey, "email_source": "README"})
+        await client.get("/email_subscription/v1.0/user_subscriptions/list", headers=AUTH,
+                         params={"passportuid": "pp-42"})
+        await client.get("/email_subscription/v1.0/confirm", params={"id": "abc123", "p": "deadbeef"})
+        await client.get("/email_subscription/v1.0/confirm?id=abc123&s=cafe77")
+        await client.get("/Clients/?limit=25&offset=0&access_token=tok-9&tag=", headers=AUTH)
+        await client.get("/health?you@example.org")
+    lines = [r.getMessage().rsplit(" ", 1)[0] for r in caplog.records if r.name == "herald.http"]
+    assert lines == [
+        f"GET /email_subscription/v1.0/subscribe?email=***&session=***&qkey={qkey}&email_source=README",
+        "GET /email_subscription/v1.0/user_subscriptions/list?passportuid=***",
+        "GET /email_subscription/v1.0/confirm?id=***&p=***",
+        "GET /email_subscription/v1.0/confirm?id=***&s=***",
+        "GET /Clients/?limit=25&offset=0&access_token=***&tag=",
+        "GET /health?***",
+    ]
+    assert not [r.getMessage() for r in caplog.records if any(s in r.getMessage() for s in secrets)]
