@@ -17,7 +17,7 @@ from typing import Any
 
 from server.errors import BadRequest
 from server.timeutil import to_db, utc_now
-from storage.db import Connection, Database
+from storage.db import Connection, Database, WriteTransaction
 from storage.sql import Q
 
 DUPLICATE_PHONE = "client with this phone_number already exists."
@@ -62,12 +62,16 @@ async def _follow_running_mailings(tx: Connection, client_id: int, now: str) -> 
 async def create_client(db: Database, fields: dict[str, Any]) -> dict[str, Any]:
     """`fields` as validated (tag already normalised); returns the client as the API shows it."""
     now = to_db(utc_now())
+
+    def insert(tx: WriteTransaction) -> int:
+        client_id = tx.fetch_value(Q.insert_client, {**fields, "now": now})
+        if tags := split_tags(fields["tag"]):
+            tx.execute(Q.insert_tags, {"id": client_id, "tags": json.dumps(tags)})
+        tx.execute(Q.fan_out_to_client, {"id": client_id, "now": now})
+        return client_id
+
     try:
-        async with db.transaction() as tx:
-            client_id = await tx.fetch_value(Q.insert_client, {**fields, "now": now})
-            if tags := split_tags(fields["tag"]):
-                await tx.execute(Q.insert_tags, {"id": client_id, "tags": json.dumps(tags)})
-            await tx.execute(Q.fan_out_to_client, {"id": client_id, "now": now})
+        client_id = await db.write(insert)
     except sqlite3.IntegrityError as exc:
         if "contacts.phone_number" in str(exc):
             raise BadRequest.field("phone_number", DUPLICATE_PHONE) from None

@@ -1,7 +1,8 @@
 """The SQLite file: one write connection, one read connection, WAL, versioned migrations.
 
-Writes go through `Database.transaction()`: aiosqlite's thread, an asyncio lock to serialise
-writers, `BEGIN IMMEDIATE`. Reads use a separate read-only connection (WAL: they never wait behind
+Writes go through `Database.write(fn)`: `fn(tx)` runs synchronously in aiosqlite's thread, grouped
+with the writes that arrive meanwhile into one `BEGIN IMMEDIATE` transaction (storage/group_commit.py).
+`Database.transaction()` is the older form, one hand-over to that thread per statement. Reads use a separate read-only connection (WAL: they never wait behind
 a writer) and run inline on the event loop: every read is a short indexed query, and a thread
 round-trip per query would cost more than the query itself.
 This module knows nothing of any table but `schema_migrations`.
@@ -21,6 +22,7 @@ from typing import Any
 import aiosqlite
 
 from server.timeutil import to_db, utc_now
+from storage.group_commit import GroupCommit, Params, T, Write, WriteTransaction  # noqa: F401
 
 log = logging.getLogger("herald.storage")
 
@@ -36,7 +38,6 @@ PRAGMAS = (
     "PRAGMA cache_size = -16000",
 )
 
-Params = dict[str, Any] | Sequence[Any]
 
 
 class ReadConnection:
@@ -83,12 +84,14 @@ class Connection:
 
 
 class Database(ReadConnection):
-    """The store. Reads on `self` use the read connection; writes need `transaction()`."""
+    """The store. Reads on `self` use the read connection; writes go through `write()` (or the
+    older `transaction()`, whose statements each cost a hand-over to the writer thread)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._group: GroupCommit | None = None
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +100,7 @@ class Database(ReadConnection):
         for pragma in PRAGMAS:
             await self._writer.execute(pragma)
         await migrate(self._writer)
+        self._group = GroupCommit(self._writer, self._write_lock, self._written)
         reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
         reader.row_factory = sqlite3.Row
         for pragma in PRAGMAS[1:]:
@@ -104,10 +108,22 @@ class Database(ReadConnection):
         super().__init__(reader)
 
     async def close(self) -> None:
+        if self._group is not None:
+            await self._group.close()
         if self._writer is not None:
             await self._writer.close()
             self._conn.close()
         self._writer = None
+
+    async def write(self, write: Write[T]) -> T:
+        """Run `write(tx)` in the writer thread, in a transaction shared with the writes that arrive
+        meanwhile (group commit); returns what it returns, raises what it raises (its own changes
+        are then rolled back, the others' are not)."""
+        assert self._group is not None, "database is not open"
+        return await self._group.write(write)
+
+    def _written(self, failure: BaseException | None) -> None:
+        """Told after each group: None when it committed, else the error that undid it."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
