@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobs.directions import Direction, parse_qkey
-from jobs.links import confirm_page_link, sha256_hex, unsubscribe_link, unsubscribe_page_link
+from server.directions import Direction, parse_qkey
 from server.errors import BadRequest, Conflict, NotFound
+from server.links import confirm_page_link, sha256_hex, unsubscribe_link, unsubscribe_page_link
 from server.timeutil import from_db, to_db
 from storage.db import Connection, Database
 from storage.sql import Q
