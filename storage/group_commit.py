@@ -24,8 +24,8 @@ T = TypeVar("T")
 Params = dict[str, Any] | Sequence[Any]
 
 
-class WriteTransaction:
-    """Query helpers of one write inside a group's transaction (synchronous: writer thread only)."""
+class Reads:
+    """Synchronous query helpers over one connection: a write's transaction, or the read connection."""
 
     __slots__ = ("_conn",)
 
@@ -41,6 +41,12 @@ class WriteTransaction:
     def fetch_value(self, sql: str, params: Params = ()) -> Any:
         row = self._conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
+
+
+class WriteTransaction(Reads):
+    """Query helpers of one write inside a group's transaction (synchronous: writer thread only)."""
+
+    __slots__ = ()
 
     def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
