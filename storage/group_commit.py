@@ -80,6 +80,7 @@ class GroupCommit:
         self._waiting: list[_Pending] = []
         self._draining: asyncio.Task | None = None
         self.groups = 0  # transactions committed or tried so far
+        self.writes = 0  # writes applied in them
 
     async def write(self, write: Write[T]) -> T:
         pending = _Pending(write, asyncio.get_running_loop().create_future())
@@ -99,6 +100,7 @@ class GroupCommit:
                 del self._waiting[: self.MAX_GROUP]
                 async with self._lock:
                     self.groups += 1
+                    self.writes += len(group)
                     try:
                         await self._writer._execute(self._apply, self._writer._conn, group)
                     except BaseException as exc:  # the group's transaction as a whole failed
