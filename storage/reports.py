@@ -7,7 +7,6 @@ mailings are read on the thread reader all the same, so a long report never stal
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +39,7 @@ async def mailings_for_report(
     return list(mailings.values())
 
 
-def _mailing(row: sqlite3.Row) -> dict[str, Any]:
+def _mailing(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "datetime_start": from_db(row["datetime_start"]),

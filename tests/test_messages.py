@@ -158,12 +158,11 @@ async def test_a_slow_history_read_does_not_delay_health(client):
     db = client.app[DB]
     contact_id = await contacts.create(db, phone_number="79001234567", operator_code="900")
     count = 100_000
-    async with db.transaction() as tx:
-        await tx.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count)"
-            " INSERT INTO messages (contact_id, channel, status, body, created_at, updated_at)"
-            " SELECT :contact_id, 'sms', 'sent', 'message ' || i, :now, :now FROM n",
-            {"count": count, "contact_id": contact_id, "now": "2026-01-01T00:00:00.000Z"})
+    await db.write(lambda tx: tx.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count)"
+        " INSERT INTO messages (contact_id, channel, status, body, created_at, updated_at)"
+        " SELECT :contact_id, 'sms', 'sent', 'message ' || i, :now, :now FROM n",
+        {"count": count, "contact_id": contact_id, "now": "2026-01-01T00:00:00.000Z"}))
 
     reading = asyncio.create_task(messages.history(db, contact_id, limit=count))
     await asyncio.sleep(0)  # the read is handed to its thread
