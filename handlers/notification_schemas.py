@@ -118,9 +118,6 @@ class ClientIn(BaseModel):
     def operator_code(self) -> str:
         return self.phone_number[1:4]
 
-    def fields(self) -> dict[str, Any]:
-        return {**self.model_dump(), "operator_code": self.operator_code}
-
 
 class MailingIn(BaseModel):
     """A whole mailing, as POST and PUT take it (PATCH is merged onto the stored one first)."""

@@ -21,12 +21,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel
 
 from handlers.subscription_schemas import ConfirmParams, UnsubscribeDirectionParams, UnsubscribeParams
-from jobs.directions import parse_qkey
-from jobs.links import API, PAGE
 from jobs.price_emails import genitive
+from server.directions import parse_qkey
 from server.errors import HeraldError
 from server.http import read_params, route, validate
 from server.keys import DB
+from server.links import API, PAGE
 from server.timeutil import utc_now
 from storage import subscribers
 from storage.db import Database

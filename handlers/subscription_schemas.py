@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from jobs.directions import Direction, PriceFilter, QkeyError, parse_qkey
+from server.directions import Direction, PriceFilter, QkeyError, parse_qkey
 from server.text import load_json, one_line
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -31,7 +31,7 @@ from server.gateways.sms import SmsTransport
 from server.gateways.sms_protocol import Outcome, Verdict
 from server.settings import NotificationSettings
 from server.timeutil import from_db, to_db, utc_now
-from storage import mailings, messages
+from storage import contacts, mailings, messages
 from storage.db import Database
 
 log = logging.getLogger("herald.dispatch")
@@ -142,7 +142,7 @@ class Dispatcher:
     # -- life cycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        put_back = await messages.reset_in_flight(self._db, utc_now())
+        put_back = await messages.put_back(self._db, "sms", utc_now())
         if put_back:
             log.info("put %d in-flight messages back to pending", put_back)
         self._stopping = False
@@ -220,14 +220,14 @@ class Dispatcher:
         for mailing_id, expired in (await messages.expire_ended(self._db, now)).items():
             log.info("%d messages expired at the mailing's end", expired, extra={"mailing_id": mailing_id})
         self._forget_ended(now)
-        rows = await messages.running_mailings(self._db, now)
+        rows = await mailings.running_mailings(self._db, now)
         running = [plan for row in rows if (plan := self._adopt(Plan.from_row(row))) is not None]
-        zones = await messages.contact_timezones(self._db) if any(p.window for p in running) else []
+        zones = await contacts.timezones(self._db) if any(p.window for p in running) else []
         await self._feed(running, zones)
         return await self._next_wake(running, zones, now)
 
     async def _start_due(self, now: datetime) -> None:
-        for mailing_id in await messages.mailings_to_fan_out(self._db, now):
+        for mailing_id in await mailings.mailings_to_fan_out(self._db, now):
             started = clock.perf_counter()
             created = await mailings.fan_out(self._db, mailing_id)
             log.info("mailing started: %d messages created", created, extra={
@@ -262,7 +262,7 @@ class Dispatcher:
         open_zones = plan.open_zones(zones, now)
         if open_zones == []:
             return 0
-        rows = await messages.claim_due(self._db, mailing_id, open_zones, now, limit)
+        rows = (await messages.claim_due(self._db, "sms", now, limit, mailing_id=mailing_id, zones=open_zones)).sending
         for row in rows:
             self._queue.put_nowait(Job(row["id"], mailing_id, row["contact_id"], row["phone_number"],
                                        row["timezone"], row["attempts"], plan.filters))
@@ -271,10 +271,10 @@ class Dispatcher:
     async def _next_wake(self, running: list[Plan], zones: list[str], now: datetime) -> datetime | None:
         """`now` is the pass's start: a retry falling due while the pass ran was not claimed, and
         must still be a wake-up (one already past wakes the engine at once)."""
-        moments = [await messages.next_mailing_start(self._db, now)]
+        moments = [await mailings.next_mailing_start(self._db, now)]
         for plan in running:
             moments.append(plan.end)
-            moments.append(await messages.next_retry(self._db, plan.id, now))
+            moments.append(await messages.next_due(self._db, "sms", mailing_id=plan.id, after=now))
             if plan.window is not None:
                 closed = [zone for zone in zones if not plan.open_for(zone, now)]
                 moments += [next_opening(plan.window[0], zone, now) for zone in closed]
@@ -387,7 +387,7 @@ class Dispatcher:
         batch, self._results = self._results, []
         refilter, self._refilter = self._refilter, set()
         try:
-            await messages.record_results(self._db, batch, refilter)
+            await messages.record_outcomes(self._db, batch, refilter=refilter)
         except Exception:
             log.exception("could not record %d results; keeping them for the next flush", len(batch))
             self._keep(batch, refilter)

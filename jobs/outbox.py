@@ -32,7 +32,7 @@ from jobs.waiting import wait_at_most
 from server.gateways.email import EmailError, EmailSender
 from server.settings import SubscriptionSettings
 from server.timeutil import to_db, utc_now
-from storage import emails
+from storage import emails, messages
 from storage.db import Database
 
 log = logging.getLogger("herald.outbox")
@@ -114,7 +114,7 @@ class Outbox:
 
     async def start(self) -> None:
         """Put back what a crash left `sending`, then deliver in the background from now on."""
-        put_back = await emails.reset_sending(self.db, utc_now())
+        put_back = await messages.put_back(self.db, "email", utc_now())
         if put_back:
             log.info("put %d in-flight emails back to pending", put_back)
         self._background = asyncio.create_task(self._deliver_forever(), name="outbox")
@@ -159,7 +159,7 @@ class Outbox:
             await wait_at_most(self._wake, delay)
 
     async def _until_next_due(self) -> float:
-        due = await emails.next_due(self.db)
+        due = await messages.next_due(self.db, "email")
         if due is None:
             return self.IDLE_WAKE_SECONDS
         seconds = (due - utc_now()).total_seconds()
@@ -217,7 +217,7 @@ class _Run:
     async def execute(self) -> DeliverySummary:
         started = utc_now()
         if self._progress is not None:
-            self._progress.reset(total=await emails.count_due(self._db, started, self._only_to))
+            self._progress.reset(total=await messages.count_due(self._db, "email", started, to=self._only_to))
         workers = [asyncio.create_task(self._work()) for _ in range(self._outbox.concurrency)]
         recorder = asyncio.create_task(self._record_loop())
         try:

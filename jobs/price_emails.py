@@ -24,11 +24,11 @@ from typing import Any
 
 from babel.dates import format_date
 
-from jobs.directions import Direction, QkeyError, parse_qkey
-from jobs.links import unsubscribe_by_direction_link, unsubscribe_by_direction_page_link
 from jobs.outbox import DeliverySummary, Outbox, Progress
 from jobs.passport_emails import LookupSummary, find_passport_emails
+from server.directions import Direction, QkeyError, parse_qkey
 from server.gateways.passport_email import PassportEmailLookup
+from server.links import unsubscribe_by_direction_link, unsubscribe_by_direction_page_link
 from server.timeutil import to_db, utc_now
 from storage import emails
 from storage.db import Database

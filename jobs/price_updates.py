@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from jobs.directions import QkeyError, parse_qkey
+from server.directions import QkeyError, parse_qkey
 from server.gateways.price_index import PriceIndexError, PriceSource, sandbox_price, sandbox_result
 from server.gateways.price_index_protocol import DirectionRequest
 from server.timeutil import UTC, utc_now

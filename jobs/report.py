@@ -21,7 +21,7 @@ from server.settings import ReportSettings
 from server.timeutil import parse_datetime, utc_now
 from storage import reports
 from storage.db import Database
-from storage.mailings import STATUSES
+from storage.messages import STATUSES
 
 log = logging.getLogger("herald.report")
 

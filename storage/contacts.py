@@ -1,98 +1,220 @@
-"""Contacts as the notification service sees them: clients with a phone, operator code, tags
-and a time zone. The `tag` string is the contact's tags joined by commas.
+"""The contact directory: the one writer of `contacts` and `contact_tags`, whatever the family.
 
-A running mailing reaches the clients that match it while it runs: creating or editing a client
-adds it to the running mailings it now matches and cancels its unsent messages of those it no
-longer matches. Deleting a client marks it deleted (its messages stay in the log) and cancels
-what was still waiting to be sent to it.
+A contact is a person as every family sees them: phone number (and its operator code), email,
+name, time zone, tags, where it came from (`source`), its ids in other systems (`external_ids`,
+e.g. {"victoriabrides": "123"}) and the family's own `attributes` (both JSON objects). One phone
+number, and one email, belong to one live contact at most: a family that meets a person by an
+address already known finds that contact (`find_by_email`, `find_or_create_by_email`) instead of
+making another. Emails are kept lower-cased. A family's shape of a contact ("client", "account")
+is built in its handlers, not here.
+
+A running mailing reaches the contacts that match it while it runs: creating a contact or
+changing its phone, operator code or tags adds it to the running mailings it now matches and
+cancels its unsent messages of those it no longer matches (storage/messages.py). Deleting a
+contact marks it deleted (its messages stay in the log) and cancels what was still waiting to be
+sent to it.
+
+Writes are `@writes` functions: `await contacts.create(db, ...)`, or `contacts.create(tx, ...)`
+inside another module's write. Duplicates raise `Taken`, which callers turn into their family's
+error.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-
-import orjson
+from collections.abc import Iterable
 from typing import Any
 
-from server.errors import BadRequest
+import orjson
+
+from server.errors import Conflict
 from server.timeutil import to_db, utc_now
-from storage.db import Connection, Database
+from storage import messages
+from storage.db import Database, Reads, WriteTransaction, reads, writes
 from storage.sql import Q
 
-DUPLICATE_PHONE = "client with this phone_number already exists."
+FIELDS = ("phone_number", "operator_code", "email", "name", "timezone", "tags", "source", "external_ids",
+          "attributes")
+_MAILING_FIELDS = {"phone_number", "operator_code", "tags"}  # what decides which mailings reach a contact
 
 
-def split_tags(tag: str) -> list[str]:
-    return sorted({part.strip() for part in tag.split(",") if part.strip()})
+class Taken(Conflict):
+    """Another live contact has this phone number or email (`field`); `contact_id` is that one."""
+
+    def __init__(self, field: str, contact_id: int) -> None:
+        super().__init__(f"Another contact has this {field}.", field=field)
+        self.field = field
+        self.contact_id = contact_id
 
 
-async def get_client(db: Connection, client_id: int) -> dict[str, Any] | None:
-    row = await db.fetch_one(Q.get_client, {"id": client_id})
-    return dict(row) if row else None
+def normalise_email(email: str | None) -> str | None:
+    return email.strip().lower() if email is not None else None
+
+
+def _tags(tags: Iterable[str]) -> str:
+    if isinstance(tags, str):
+        raise TypeError("tags are a list of strings, not one string")
+    return json.dumps(sorted({tag.strip() for tag in tags if tag.strip()}), ensure_ascii=False)
+
+
+def _object(value: dict[str, Any] | None, name: str) -> str:
+    if value is None:
+        return "{}"
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a JSON object (a dict), not {type(value).__name__}")
+    return orjson.dumps(value).decode()
+
+
+def _check_free(tx: Reads, field: str, value: str | None, contact_id: int | None) -> None:
+    if value is None:
+        return
+    query = Q.contact_id_by_phone if field == "phone_number" else Q.contact_id_by_email
+    owner = tx.fetch_value(query, {field: value})
+    if owner is not None and owner != contact_id:
+        raise Taken(field, owner)
+
+
+def _now() -> str:
+    return to_db(utc_now())
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+
+@reads
+def get(conn: Reads, contact_id: int) -> dict[str, Any] | None:
+    """The live contact: id, phone_number, operator_code, email, name, timezone, tags (sorted),
+    source, external_ids, attributes, created_at, updated_at; None if there is none."""
+    row = conn.fetch_one(Q.contact_by_id, {"id": contact_id})
+    if row is None:
+        return None
+    contact = dict(row)
+    for key in ("tags", "external_ids", "attributes"):
+        contact[key] = orjson.loads(contact[key])
+    return contact
+
+
+@reads
+def find_by_phone(conn: Reads, phone_number: str) -> dict[str, Any] | None:
+    contact_id = conn.fetch_value(Q.contact_id_by_phone, {"phone_number": phone_number})
+    return None if contact_id is None else get(conn, contact_id)
+
+
+@reads
+def find_by_email(conn: Reads, email: str) -> dict[str, Any] | None:
+    contact_id = conn.fetch_value(Q.contact_id_by_email, {"email": normalise_email(email)})
+    return None if contact_id is None else get(conn, contact_id)
+
+
+async def timezones(db: Database) -> list[str]:
+    """Every zone some contact is in (a scan: read off the event loop)."""
+    return [row["timezone"] for row in await db.slow.fetch_all(Q.contact_timezones)]
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+@writes
+def create(tx: WriteTransaction, *, phone_number: str | None = None, operator_code: str | None = None,
+           email: str | None = None, name: str | None = None, timezone: str = "UTC", tags: Iterable[str] = (),
+           source: str | None = None, external_ids: dict[str, Any] | None = None,
+           attributes: dict[str, Any] | None = None) -> int:
+    """A new contact; returns its id. Raises Taken if its phone number or email is another's."""
+    email = normalise_email(email)
+    _check_free(tx, "phone_number", phone_number, None)
+    _check_free(tx, "email", email, None)
+    contact_id = tx.fetch_value(Q.insert_contact, {
+        "phone_number": phone_number, "operator_code": operator_code, "email": email, "name": name,
+        "timezone": timezone, "source": source, "external_ids": _object(external_ids, "external_ids"),
+        "attributes": _object(attributes, "attributes"), "now": _now()})
+    if tags:
+        tx.execute(Q.insert_tags, {"id": contact_id, "tags": _tags(tags)})
+    if phone_number is not None:
+        messages.follow_mailings(tx, contact_id, joined_only=True)
+    return contact_id
+
+
+@writes
+def find_or_create_by_email(tx: WriteTransaction, email: str, **fields: Any) -> int:
+    """The id of the live contact that has `email`, else of a new one with it (and `fields`)."""
+    found = tx.fetch_value(Q.contact_id_by_email, {"email": normalise_email(email)})
+    return found if found is not None else create(tx, email=email, **fields)
+
+
+@writes
+def update(tx: WriteTransaction, contact_id: int, /, **changes: Any) -> dict[str, Any] | None:
+    """Replace the fields given (any of FIELDS; `tags` replaces the whole set); returns the contact
+    as `get` does, or None when there is no such live contact. Raises Taken as `create` does."""
+    unknown = set(changes) - set(FIELDS)
+    if unknown:
+        raise TypeError(f"not contact fields: {', '.join(sorted(unknown))}")
+    current = get(tx, contact_id)
+    if current is None:
+        return None
+    if "email" in changes:
+        changes["email"] = normalise_email(changes["email"])
+    new = {**current, **changes}
+    for field in ("phone_number", "email"):
+        if field in changes:
+            _check_free(tx, field, new[field], contact_id)
+    tx.execute(Q.update_contact, {
+        **{key: new[key] for key in FIELDS if key not in ("tags", "external_ids", "attributes")},
+        "external_ids": _object(new["external_ids"], "external_ids"),
+        "attributes": _object(new["attributes"], "attributes"), "id": contact_id, "now": _now()})
+    if "tags" in changes:
+        tx.execute(Q.delete_tags, {"id": contact_id})
+        tx.execute(Q.insert_tags, {"id": contact_id, "tags": _tags(changes["tags"])})
+    if changes.keys() & _MAILING_FIELDS:
+        messages.follow_mailings(tx, contact_id)
+    return get(tx, contact_id)
+
+
+def _change_tags(tx: WriteTransaction, contact_id: int, query: str | None, tags: Iterable[str]) -> bool:
+    if not tx.execute(Q.touch_contact, {"id": contact_id, "now": _now()}):
+        return False
+    if query is None:
+        tx.execute(Q.delete_tags, {"id": contact_id})
+        query = Q.insert_tags
+    tx.execute(query, {"id": contact_id, "tags": _tags(tags)})
+    messages.follow_mailings(tx, contact_id)
+    return True
+
+
+@writes
+def set_tags(tx: WriteTransaction, contact_id: int, tags: Iterable[str]) -> bool:
+    """Replace the contact's tags; False when there is no such live contact."""
+    return _change_tags(tx, contact_id, None, tags)
+
+
+@writes
+def add_tags(tx: WriteTransaction, contact_id: int, tags: Iterable[str]) -> bool:
+    return _change_tags(tx, contact_id, Q.insert_tags, tags)
+
+
+@writes
+def remove_tags(tx: WriteTransaction, contact_id: int, tags: Iterable[str]) -> bool:
+    return _change_tags(tx, contact_id, Q.remove_tags, tags)
+
+
+@writes
+def delete(tx: WriteTransaction, contact_id: int) -> bool:
+    """Mark the contact deleted and cancel its unsent messages; False when there is none."""
+    if not tx.execute(Q.soft_delete_contact, {"id": contact_id, "now": _now()}):
+        return False
+    messages.cancel(tx, contact_id=contact_id)
+    return True
+
+
+# -- the notification service's list of clients (a read: the page is rendered by SQLite) --------
 
 
 async def list_clients(
     db: Database, *, limit: int, offset: int, tag: str | None, operator_code: str | None
 ) -> tuple[int, orjson.Fragment]:
-    """The count of matching clients, and one page of them as a JSON array SQLite rendered."""
+    """The count of matching clients (contacts with a phone number), and one page of them as the
+    JSON array of the notification service's client shape."""
     where = {"tag": tag, "operator_code": operator_code}
     count = await db.fetch_value(Q.count_clients, where) or 0
     query = Q.list_clients if tag is None else Q.list_clients_tagged
     page = await db.fetch_value(query, {**where, "limit": limit, "offset": offset})
     return count, orjson.Fragment(page)
-
-
-async def _check_phone_free(tx: Connection, phone_number: str, client_id: int | None) -> None:
-    owner = await tx.fetch_value(Q.client_id_by_phone, {"phone_number": phone_number})
-    if owner is not None and owner != client_id:
-        raise BadRequest.field("phone_number", DUPLICATE_PHONE)
-
-
-async def _write_tags(tx: Connection, client_id: int, tag: str) -> None:
-    await tx.execute(Q.delete_tags, {"id": client_id})
-    await tx.execute(Q.insert_tags, {"id": client_id, "tags": json.dumps(split_tags(tag))})
-
-
-async def _follow_running_mailings(tx: Connection, client_id: int, now: str) -> None:
-    await tx.execute(Q.cancel_unmatched_for_client, {"id": client_id, "now": now})
-    await tx.execute(Q.fan_out_to_client, {"id": client_id, "now": now})
-
-
-async def create_client(db: Database, fields: dict[str, Any]) -> dict[str, Any]:
-    """`fields` as validated (tag already normalised); returns the client as the API shows it."""
-    now = to_db(utc_now())
-    try:
-        async with db.transaction() as tx:
-            client_id = await tx.fetch_value(Q.insert_client, {**fields, "now": now})
-            if tags := split_tags(fields["tag"]):
-                await tx.execute(Q.insert_tags, {"id": client_id, "tags": json.dumps(tags)})
-            await tx.execute(Q.fan_out_to_client, {"id": client_id, "now": now})
-    except sqlite3.IntegrityError as exc:
-        if "contacts.phone_number" in str(exc):
-            raise BadRequest.field("phone_number", DUPLICATE_PHONE) from None
-        raise
-    return {"id": client_id, **{key: fields[key] for key in ("phone_number", "operator_code", "tag", "timezone")}}
-
-
-async def update_client(db: Database, client_id: int, fields: dict[str, Any]) -> dict[str, Any] | None:
-    """Replace the client's fields; None when there is no such client."""
-    async with db.transaction() as tx:
-        now = to_db(utc_now())
-        await _check_phone_free(tx, fields["phone_number"], client_id)
-        if not await tx.execute(Q.update_client, {**fields, "id": client_id, "now": now}):
-            return None
-        await _write_tags(tx, client_id, fields["tag"])
-        await _follow_running_mailings(tx, client_id, now)
-        return await get_client(tx, client_id)
-
-
-async def delete_client(db: Database, client_id: int) -> bool:
-    async with db.transaction() as tx:
-        now = to_db(utc_now())
-        if not await tx.execute(Q.soft_delete_client, {"id": client_id, "now": now}):
-            return False
-        await tx.execute(Q.cancel_client_messages, {"id": client_id, "now": now})
-        return True
-
-

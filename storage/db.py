@@ -1,9 +1,16 @@
-"""The SQLite file: one write connection, one read connection, WAL, versioned migrations.
+"""The SQLite file: one write connection, two read connections, WAL, versioned migrations.
 
-Writes go through `Database.transaction()`: aiosqlite's thread, an asyncio lock to serialise
-writers, `BEGIN IMMEDIATE`. Reads use a separate read-only connection (WAL: they never wait behind
-a writer) and run inline on the event loop: every read is a short indexed query, and a thread
-round-trip per query would cost more than the query itself.
+Writes go through `Database.write(fn)`: `fn(tx)` runs synchronously in aiosqlite's thread, grouped
+with the writes that arrive meanwhile into one `BEGIN IMMEDIATE` transaction (storage/group_commit.py).
+Storage modules declare their write functions with `@writes`, so that one function serves both as
+a write of its own (`await contacts.create(db, ...)`) and as a part of a larger one
+(`contacts.create(tx, ...)` inside another write function). `Database.transaction()` is the older
+form, one hand-over to that thread per statement; no storage module uses it any more.
+Reads use separate read-only connections (WAL: they never wait behind a writer). Cheap indexed
+reads run inline on the event loop (`db.fetch_one(...)`, or `@reads` functions), since a thread
+round-trip would cost more than the query; a read that may take more than a few milliseconds
+(a history, a report, a scan) goes to `db.slow`, a connection with a thread of its own, so that it
+never stalls the event loop.
 A write that fails because of the file's state (disk full, read-only, locked, I/O error) is
 remembered for a while, so that `health()` can say the database cannot be written even when its
 own small test write gets through.
@@ -13,10 +20,11 @@ This module knows nothing of any table but `schema_migrations`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +34,7 @@ from typing import Any
 import aiosqlite
 
 from server.timeutil import to_db, utc_now
+from storage.group_commit import GroupCommit, Params, Reads, T, Write, WriteTransaction  # noqa: F401
 
 log = logging.getLogger("herald.storage")
 
@@ -40,8 +49,6 @@ PRAGMAS = (
     "PRAGMA temp_store = MEMORY",
     "PRAGMA cache_size = -16000",
 )
-
-Params = dict[str, Any] | Sequence[Any]
 
 # SQLite's primary result codes that mean "the file cannot be used now", not "this statement is wrong".
 _UNAVAILABLE = {
@@ -91,6 +98,31 @@ class ReadConnection:
         return None if row is None else row[0]
 
 
+class ThreadReader:
+    """A read-only connection with a thread of its own (aiosqlite's): the same read helpers, run
+    off the event loop, for reads that may take more than a few milliseconds. Rows come as dicts,
+    built in that thread too, so even a long page costs the loop nothing but its hand-over."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        conn.row_factory = _dict_row
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> dict[str, Any] | None:
+        async with self._conn.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
+    return {column[0]: value for column, value in zip(cursor.description, row)}
+
+
 class Connection:
     """Query helpers of an open write transaction."""
 
@@ -118,7 +150,12 @@ class Connection:
 
 
 class Database(ReadConnection):
-    """The store. Reads on `self` use the read connection; writes need `transaction()`."""
+    """The store. Reads on `self` use the inline read connection (`inline` is the same connection
+    with synchronous helpers), slow reads `slow`; writes go through `write()` (or the older
+    `transaction()`, whose statements each cost a hand-over to the writer thread)."""
+
+    inline: Reads
+    slow: ThreadReader
 
     # How long a failed write counts against health() (a lock or read-only file: until a write succeeds).
     FAILURE_MEMORY = timedelta(seconds=60)
@@ -126,7 +163,9 @@ class Database(ReadConnection):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
+        self._slow: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._group: GroupCommit | None = None
         self.write_failure: WriteFailure | None = None
 
     async def open(self) -> None:
@@ -141,17 +180,44 @@ class Database(ReadConnection):
             await writer.close()  # its thread would keep the process alive
             raise
         self._writer = writer
+        self._group = GroupCommit(self._writer, self._write_lock, self._written)
         reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
         reader.row_factory = sqlite3.Row
         for pragma in PRAGMAS[1:]:
             reader.execute(pragma)
         super().__init__(reader)
+        self.inline = Reads(reader)
+        self._slow = await aiosqlite.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        for pragma in PRAGMAS[1:]:
+            await self._slow.execute(pragma)
+        self.slow = ThreadReader(self._slow)
 
     async def close(self) -> None:
+        if self._group is not None:
+            await self._group.close()
+        if self._slow is not None:
+            await self._slow.close()
+            self._slow = None
         if self._writer is not None:
             await self._writer.close()
             self._conn.close()
         self._writer = None
+
+    async def write(self, write: Write[T]) -> T:
+        """Run `write(tx)` in the writer thread, in a transaction shared with the writes that arrive
+        meanwhile (group commit); returns what it returns, raises what it raises (its own changes
+        are then rolled back, the others' are not)."""
+        assert self._group is not None, "database is not open"
+        return await self._group.write(write)
+
+    def _written(self, errors: list[BaseException]) -> None:
+        """Told after each group of writes: the errors its writes raised ([] when all committed)."""
+        for error in errors:
+            if (reason := unavailable(error)) is not None:
+                self.write_failure = WriteFailure(reason, utc_now(), _code(error) in _LASTING)
+                return
+        if self.write_failure is not None and not self.write_failure.lasting:
+            self.write_failure = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
@@ -192,6 +258,38 @@ class Database(ReadConnection):
         if failure is not None and utc_now() - failure.at < self.FAILURE_MEMORY:
             return f"a write failed at {to_db(failure.at)}: {failure.reason}"
         return None
+
+
+def writes(fn: Callable[..., T]) -> Callable[..., Any]:
+    """Declare `fn(tx, ...)` a write function. Called with a WriteTransaction it runs there, as part
+    of the caller's write; called with the Database it is a write of its own, to be awaited
+    (`await fn(db, ...)`: group commit, its errors raised to the caller as they are)."""
+
+    @functools.wraps(fn)
+    def run(target: WriteTransaction | Database, /, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(target, WriteTransaction):
+            return fn(target, *args, **kwargs)
+        return target.write(lambda tx: fn(tx, *args, **kwargs))
+
+    return run
+
+
+def reads(fn: Callable[..., T]) -> Callable[..., Any]:
+    """Declare `fn(conn, ...)` a cheap read. Called with a WriteTransaction it runs there (and sees
+    that write's changes); called with the Database it runs inline on the read connection and is
+    awaited (`await fn(db, ...)`)."""
+
+    @functools.wraps(fn)
+    def run(target: Reads | Database, /, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(target, Reads):
+            return fn(target, *args, **kwargs)
+        return _inline(fn, target.inline, args, kwargs)
+
+    return run
+
+
+async def _inline(fn: Callable[..., T], conn: Reads, args: tuple, kwargs: dict) -> T:
+    return fn(conn, *args, **kwargs)
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:

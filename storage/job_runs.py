@@ -6,25 +6,24 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from server.timeutil import from_db, to_db
-from storage.db import Database
+from storage.db import WriteTransaction, writes
 from storage.sql import Q
 
 
-async def take_lease(db: Database, job: str, now: datetime, stale_after: timedelta) -> bool:
+@writes
+def take_lease(tx: WriteTransaction, job: str, now: datetime, stale_after: timedelta) -> bool:
     """True if this run may start; False while another started less than `stale_after` ago runs."""
-    async with db.transaction() as tx:
-        return bool(await tx.execute(Q.take_job_lease, {
-            "job": job, "now": to_db(now), "stale_before": to_db(now - stale_after)}))
+    return bool(tx.execute(Q.take_job_lease, {
+        "job": job, "now": to_db(now), "stale_before": to_db(now - stale_after)}))
 
 
-async def finish(db: Database, job: str, now: datetime) -> None:
-    async with db.transaction() as tx:
-        await tx.execute(Q.finish_job_run, {"job": job, "now": to_db(now)})
+@writes
+def finish(tx: WriteTransaction, job: str, now: datetime) -> None:
+    tx.execute(Q.finish_job_run, {"job": job, "now": to_db(now)})
 
 
-async def last_start(db: Database, job: str, now: datetime) -> datetime:
+@writes
+def last_start(tx: WriteTransaction, job: str, now: datetime) -> datetime:
     """When the job last started; a job never seen before counts as started now (nothing missed)."""
-    async with db.transaction() as tx:
-        await tx.execute(Q.note_job_known, {"job": job, "now": to_db(now)})
-        row = await tx.fetch_one(Q.job_run, {"job": job})
-    return from_db(row["started_at"])
+    tx.execute(Q.note_job_known, {"job": job, "now": to_db(now)})
+    return from_db(tx.fetch_one(Q.job_run, {"job": job})["started_at"])

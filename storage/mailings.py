@@ -1,4 +1,5 @@
-"""Mailings: their rows, their fan-out into messages and their counts by message status.
+"""Mailings: their rows, when they start and run, their fan-out into messages (through
+storage/messages.py, in the same write) and their counts by message status.
 
 Fan-out is one set-based statement per mailing (never a loop of inserts); counts come from
 `mailing_status_counts`, which triggers keep, so statistics never scan the message log.
@@ -8,15 +9,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from server.timeutil import to_api, to_db, utc_now
-from storage.db import Connection, Database
+from server.timeutil import from_db, to_api, to_db, utc_now
+from storage import messages
+from storage.db import Database, Reads, WriteTransaction, reads, writes
+from storage.messages import STATUSES
 from storage.sql import Q
-
-STATUSES = ("pending", "sending", "sent", "failed", "expired", "cancelled")
 
 
 def _params(fields: dict[str, Any]) -> dict[str, Any]:
@@ -32,14 +34,16 @@ def _params(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def get_mailing_row(db: Connection, mailing_id: int) -> sqlite3.Row | None:
+@reads
+def get_mailing_row(conn: Reads, mailing_id: int) -> sqlite3.Row | None:
     """The stored row, as the dispatch engine needs it."""
-    return await db.fetch_one(Q.get_mailing_row, {"id": mailing_id})
+    return conn.fetch_one(Q.get_mailing_row, {"id": mailing_id})
 
 
-async def get_mailing(db: Connection, mailing_id: int) -> dict[str, Any] | None:
+@reads
+def get_mailing(conn: Reads, mailing_id: int) -> dict[str, Any] | None:
     """The mailing in the API's shape (the `api_mailings` view)."""
-    row = await db.fetch_one(Q.get_mailing, {"id": mailing_id})
+    row = conn.fetch_one(Q.get_mailing, {"id": mailing_id})
     return dict(row) if row else None
 
 
@@ -69,41 +73,51 @@ async def get_mailing_with_counts(db: Database, mailing_id: int) -> dict[str, An
     return _with_counts(row) if row else None
 
 
-async def create_mailing(db: Database, fields: dict[str, Any]) -> dict[str, Any]:
-    async with db.transaction() as tx:
-        mailing_id = await tx.fetch_value(Q.insert_mailing, _params(fields))
-        return await get_mailing(tx, mailing_id)
+@writes
+def create_mailing(tx: WriteTransaction, fields: dict[str, Any]) -> dict[str, Any]:
+    mailing_id = tx.fetch_value(Q.insert_mailing, _params(fields))
+    return get_mailing(tx, mailing_id)
 
 
-async def update_mailing(db: Database, mailing_id: int, fields: dict[str, Any]) -> dict[str, Any] | None:
+@writes
+def update_mailing(tx: WriteTransaction, mailing_id: int, fields: dict[str, Any]) -> dict[str, Any] | None:
     """Replace the mailing; if it has fanned out, its unsent messages follow the new filters."""
-    async with db.transaction() as tx:
-        params = {**_params(fields), "id": mailing_id}
-        if not await tx.execute(Q.update_mailing, params):
-            return None
-        row = await get_mailing_row(tx, mailing_id)
-        if row["fanned_out_at"] is not None:
-            await tx.execute(Q.cancel_unmatched, {"id": mailing_id, "now": params["now"]})
-            await tx.execute(Q.fan_out, {"id": mailing_id, "now": params["now"]})
-        return await get_mailing(tx, mailing_id)
+    if not tx.execute(Q.update_mailing, {**_params(fields), "id": mailing_id}):
+        return None
+    if get_mailing_row(tx, mailing_id)["fanned_out_at"] is not None:
+        messages.cancel_unmatched(tx, mailing_id)
+        messages.enqueue_mailing(tx, mailing_id)
+    return get_mailing(tx, mailing_id)
 
 
-async def delete_mailing(db: Database, mailing_id: int) -> bool:
-    async with db.transaction() as tx:
-        now = to_db(utc_now())
-        if not await tx.execute(Q.soft_delete_mailing, {"id": mailing_id, "now": now}):
-            return False
-        await tx.execute(Q.cancel_mailing_messages, {"id": mailing_id, "now": now})
-        return True
+@writes
+def delete_mailing(tx: WriteTransaction, mailing_id: int) -> bool:
+    if not tx.execute(Q.soft_delete_mailing, {"id": mailing_id, "now": to_db(utc_now())}):
+        return False
+    messages.cancel(tx, mailing_id=mailing_id)
+    return True
 
 
-async def fan_out(db: Database, mailing_id: int) -> int:
+@writes
+def fan_out(tx: WriteTransaction, mailing_id: int) -> int:
     """Create the mailing's messages; returns how many were created (or revived)."""
-    async with db.transaction() as tx:
-        now = to_db(utc_now())
-        created = await tx.execute(Q.fan_out, {"id": mailing_id, "now": now})
-        await tx.execute(Q.mark_fanned_out, {"id": mailing_id, "now": now})
-        return created
+    created = messages.enqueue_mailing(tx, mailing_id)
+    tx.execute(Q.mark_fanned_out, {"id": mailing_id, "now": to_db(utc_now())})
+    return created
+
+
+async def mailings_to_fan_out(db: Database, now: datetime) -> list[int]:
+    """Mailings running at `now` whose messages are not made yet."""
+    return [row["id"] for row in await db.fetch_all(Q.mailings_to_fan_out, {"now": to_db(now)})]
+
+
+async def running_mailings(db: Database, now: datetime) -> list[sqlite3.Row]:
+    """Fanned-out mailings running at `now` that still have pending messages."""
+    return await db.fetch_all(Q.running_mailings, {"now": to_db(now)})
+
+
+async def next_mailing_start(db: Database, now: datetime) -> datetime | None:
+    return from_db(await db.fetch_value(Q.next_mailing_start, {"now": to_db(now)}))
 
 
 async def list_messages(

@@ -1,5 +1,11 @@
-"""The SMS side of the message log, as the dispatch engine uses it: claiming due messages,
-recording outcomes in batches, expiring what its mailing's end overtook.
+"""The message log: the one writer of `messages`, whatever the family or channel.
+
+Verbs: enqueue (one message, many, a mailing's fan-out, a contact joining running mailings),
+claim what is due (a mailing's, or a channel's outside mailings), record outcomes in batches, put
+in-flight messages back after a restart, cancel, expire, and read a contact's history across
+channels. Other storage modules call these inside their own write functions when one transaction
+must change both (`messages.enqueue(tx, ...)`); called with the Database, each is a write of its
+own. Nothing here renders, sends or decides about retries; payloads go in and out as JSON text.
 """
 
 from __future__ import annotations
@@ -7,72 +13,194 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from server.timeutil import from_db, to_db, utc_now
-from storage.db import Database
+from storage.db import Database, WriteTransaction, writes
 from storage.sql import Q
 
+STATUSES = ("pending", "sending", "sent", "failed", "expired", "cancelled")
+HISTORY_PAGE = 50
+_NO_KEY = 2**63 - 1  # `before` of a history's first page: after every id
 
-async def reset_in_flight(db: Database, now: datetime) -> int:
-    """After a crash: what was being sent goes back to pending, to be resent with the same id."""
-    async with db.transaction() as tx:
-        return await tx.execute(Q.reset_in_flight, {"now": to_db(now)})
-
-
-async def mailings_to_fan_out(db: Database, now: datetime) -> list[int]:
-    return [row["id"] for row in await db.fetch_all(Q.mailings_to_fan_out, {"now": to_db(now)})]
+# Given a claim's due rows, the ids of those to cancel instead of sending, with the reason why.
+Hold = Callable[[WriteTransaction, list[sqlite3.Row]], Mapping[int, str]]
 
 
-async def expire_ended(db: Database, now: datetime) -> Counter[int]:
+@dataclass(frozen=True)
+class Claim:
+    """One claim: rows now `sending` and rows cancelled instead (each: id, mailing_id, contact_id,
+    attempts, body, payload, and the contact's phone_number, email and timezone)."""
+
+    sending: list[sqlite3.Row]
+    cancelled: list[sqlite3.Row]
+
+
+def _now() -> str:
+    return to_db(utc_now())
+
+
+def _ids(ids: Iterable[int]) -> str:
+    return json.dumps(list(ids))
+
+
+# -- enqueue --------------------------------------------------------------------------------
+
+
+@writes
+def enqueue(tx: WriteTransaction, channel: str, contact_id: int | None, *, body: str | None = None,
+            payload: str | None = None, mailing_id: int | None = None, sender: str | None = None,
+            dedupe_key: str | None = None, now: datetime | None = None) -> int | None:
+    """Queue one outgoing message, due `now` (default: when it is written); returns its id. A
+    message that must exist once (same `dedupe_key`, or same mailing and contact) is not made
+    twice: None then, unless the existing one was cancelled, which is due again with this body
+    and payload."""
+    return tx.fetch_value(Q.enqueue_message, {
+        "channel": channel, "contact_id": contact_id, "body": body, "payload": payload,
+        "mailing_id": mailing_id, "sender": sender, "dedupe_key": dedupe_key,
+        "now": to_db(now) if now is not None else _now()})
+
+
+@writes
+def enqueue_many(tx: WriteTransaction, channel: str, rows: Iterable[Mapping[str, Any]]) -> int:
+    """`enqueue` for each row (contact_id, and any of body, payload, mailing_id, sender,
+    dedupe_key, now as UTC text) in one statement; returns how many were created or made due
+    again."""
+    now = _now()
+    before = tx.fetch_value(Q.total_changes)
+    tx.execute_many(Q.enqueue_message, (
+        {"channel": channel, "body": None, "payload": None, "mailing_id": None, "sender": None,
+         "dedupe_key": None, "now": now, **row} for row in rows))
+    return tx.fetch_value(Q.total_changes) - before
+
+
+@writes
+def enqueue_mailing(tx: WriteTransaction, mailing_id: int, *, channel: str = "sms") -> int:
+    """A mailing's fan-out: one message per recipient, in one set-based statement; returns how
+    many were created (or revived)."""
+    return tx.execute(Q.enqueue_mailing, {"id": mailing_id, "channel": channel, "now": _now()})
+
+
+@writes
+def follow_mailings(tx: WriteTransaction, contact_id: int, *, joined_only: bool = False,
+                    channel: str = "sms") -> None:
+    """A contact new or changed while mailings run: it joins the running ones it now matches and
+    (unless `joined_only`, for a new contact) leaves, unsent, those it no longer matches."""
+    now = _now()
+    if not joined_only:
+        tx.execute(Q.cancel_unmatched_for_contact, {"id": contact_id, "now": now})
+    tx.execute(Q.enqueue_for_contact, {"id": contact_id, "channel": channel, "now": now})
+
+
+# -- cancel ----------------------------------------------------------------------------------
+
+
+@writes
+def cancel(tx: WriteTransaction, *, ids: Iterable[int] | None = None, mailing_id: int | None = None,
+           contact_id: int | None = None, reason: str | None = None, now: datetime | None = None) -> int:
+    """Cancel the pending messages among `ids`, or of a mailing, or of a contact (one of them);
+    `reason` becomes their last_error. Returns how many were cancelled."""
+    params = {"reason": reason, "now": to_db(now) if now is not None else _now()}
+    if ids is not None:
+        return tx.execute(Q.cancel_messages, {**params, "ids": _ids(ids)})
+    if mailing_id is not None:
+        return tx.execute(Q.cancel_mailing_messages, {**params, "id": mailing_id})
+    if contact_id is not None:
+        return tx.execute(Q.cancel_contact_messages, {**params, "id": contact_id})
+    raise TypeError("cancel() needs ids, mailing_id or contact_id")
+
+
+@writes
+def cancel_unmatched(tx: WriteTransaction, mailing_id: int) -> int:
+    """Cancel the mailing's pending messages to contacts its filters no longer match."""
+    return tx.execute(Q.cancel_unmatched_of_mailing, {"id": mailing_id, "now": _now()})
+
+
+@writes
+def expire_ended(tx: WriteTransaction, now: datetime) -> Counter[int]:
     """Expire what ended mailings left unsent; how many per mailing."""
-    async with db.transaction() as tx:
-        return Counter(row[0] for row in await tx.fetch_all(Q.expire_ended, {"now": to_db(now)}))
+    return Counter(row[0] for row in tx.fetch_all(Q.expire_ended, {"now": to_db(now)}))
 
 
-async def running_mailings(db: Database, now: datetime) -> list[sqlite3.Row]:
-    return await db.fetch_all(Q.running_mailings, {"now": to_db(now)})
+# -- deliver ---------------------------------------------------------------------------------
 
 
-async def contact_timezones(db: Database) -> list[str]:
-    return [row[0] for row in await db.fetch_all(Q.contact_timezones)]
+@writes
+def claim_due(tx: WriteTransaction, channel: str, now: datetime, limit: int, *, mailing_id: int | None = None,
+              zones: list[str] | None = None, to: str | None = None, hold: Hold | None = None) -> Claim:
+    """Up to `limit` messages due at `now`, now `sending`: the mailing's (to live contacts in
+    `zones`, or any zone if None) if `mailing_id` is given, else the channel's that belong to no
+    mailing, oldest first (addressed to `to` alone, if given). Those `hold` names are cancelled
+    instead, in the same transaction."""
+    stamp = to_db(now)
+    if mailing_id is not None:
+        rows = tx.fetch_all(Q.due_messages_of_mailing, {
+            "mailing_id": mailing_id, "zones": None if zones is None else json.dumps(zones),
+            "now": stamp, "limit": limit})
+    else:
+        rows = tx.fetch_all(Q.due_messages_of_channel, {"channel": channel, "to": to, "now": stamp,
+                                                        "limit": limit})
+    held = hold(tx, rows) if hold is not None and rows else {}
+    sending = [row for row in rows if row["id"] not in held]
+    cancelled = [row for row in rows if row["id"] in held]
+    if sending:
+        tx.execute(Q.mark_sending, {"ids": _ids(row["id"] for row in sending), "now": stamp})
+    for reason in set(held.values()):
+        tx.execute(Q.cancel_messages, {"ids": _ids(i for i, why in held.items() if why == reason),
+                                       "reason": reason, "now": stamp})
+    return Claim(sending, cancelled)
 
 
-async def claim_due(
-    db: Database, mailing_id: int, zones: list[str] | None, now: datetime, limit: int
-) -> list[sqlite3.Row]:
-    """Up to `limit` due messages of the mailing (in `zones`, or any zone if None), now `sending`."""
-    async with db.transaction() as tx:
-        rows = await tx.fetch_all(
-            Q.due_messages,
-            {
-                "mailing_id": mailing_id,
-                "zones": None if zones is None else json.dumps(zones),
-                "now": to_db(now),
-                "limit": limit,
-            },
-        )
-        if rows:
-            ids = json.dumps([row["id"] for row in rows])
-            await tx.execute(Q.mark_sending, {"ids": ids, "now": to_db(now)})
-        return rows
-
-
-async def record_results(db: Database, results: list[dict], refilter: set[int] = frozenset()) -> None:
-    """Each result: id, status, tried, body, sent_at, next_attempt_at, last_error, now.
+@writes
+def record_outcomes(tx: WriteTransaction, results: list[dict[str, Any]], *, refilter: Iterable[int] = ()) -> None:
+    """Each result: id, status, tried, body, sent_at, next_attempt_at, last_error, now (a message
+    no longer `sending` is left alone).
 
     `refilter`: mailings some of whose messages were taken back unsent after their filters changed;
     those back in `pending` that the new filters no longer match are cancelled.
     """
-    async with db.transaction() as tx:
-        await tx.execute_many(Q.record_send_result, results)
-        for mailing_id in refilter:
-            await tx.execute(Q.cancel_unmatched, {"id": mailing_id, "now": to_db(utc_now())})
+    tx.execute_many(Q.record_send_result, results)
+    for mailing_id in refilter:
+        cancel_unmatched(tx, mailing_id)
 
 
-async def next_mailing_start(db: Database, now: datetime) -> datetime | None:
-    return from_db(await db.fetch_value(Q.next_mailing_start, {"now": to_db(now)}))
+@writes
+def put_back(tx: WriteTransaction, channel: str, now: datetime) -> int:
+    """After a crash: the channel's messages left `sending` are due again (to be resent with the
+    same id), or cancelled if their mailing was deleted meanwhile. Returns how many."""
+    return tx.execute(Q.put_back_in_flight, {"channel": channel, "now": to_db(now)})
 
 
-async def next_retry(db: Database, mailing_id: int, now: datetime) -> datetime | None:
-    return from_db(await db.fetch_value(Q.next_retry, {"mailing_id": mailing_id, "now": to_db(now)}))
+async def count_due(db: Database, channel: str, now: datetime, *, to: str | None = None) -> int:
+    """How many of the channel's messages outside mailings are due at `now` (to `to` alone)."""
+    return await db.slow.fetch_value(Q.count_due_of_channel, {"channel": channel, "now": to_db(now), "to": to})
+
+
+async def next_due(db: Database, channel: str, *, mailing_id: int | None = None,
+                   after: datetime | None = None) -> datetime | None:
+    """When the earliest pending message of the mailing (or of the channel, outside mailings)
+    falls due, later than `after` if given (else possibly already); None if there is none."""
+    bound = to_db(after) if after is not None else ""
+    if mailing_id is not None:
+        value = await db.fetch_value(Q.next_due_of_mailing, {"mailing_id": mailing_id, "after": bound})
+    else:
+        value = await db.fetch_value(Q.next_due_of_channel, {"channel": channel, "after": bound})
+    return from_db(value)
+
+
+# -- read ------------------------------------------------------------------------------------
+
+
+async def history(db: Database, contact_id: int, *, before: int | None = None,
+                  limit: int = HISTORY_PAGE) -> list[dict[str, Any]]:
+    """The contact's messages on every channel, newest first (in the order they were recorded),
+    `limit` of them after the message `before` (the last id of the previous page; None for the
+    first page). Each page is one range of an index, so the last page costs what the first does;
+    it is read on the thread reader all the same, so that a long page never stalls the loop.
+    Each: id, channel, direction, status, mailing_id, sender, body, payload (JSON text),
+    attempts, last_error, created_at, sent_at, updated_at (UTC text)."""
+    return await db.slow.fetch_all(Q.contact_history, {
+        "contact_id": contact_id, "before": _NO_KEY if before is None else before, "limit": limit})

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from server.timeutil import to_db
-from storage.db import Connection, Database
+from storage.db import Database, WriteTransaction, writes
 from storage.sql import Q
 
 PREHEAT_WINDOW = timedelta(days=1)
@@ -49,52 +49,52 @@ class DayPrice:
 
 async def directions_to_update(db: Database, *, today: date, since: datetime | None = None) -> list[DirectionRow]:
     """Directions with an active subscription whose last acceptable day is not before `today`;
-    with `since`, those already checked at or after it are left out."""
+    with `since`, those already checked at or after it are left out. A scan: read off the loop."""
     params = {"today": today.isoformat(), "since": to_db(since) if since else None}
-    return [DirectionRow.of(row) for row in await db.fetch_all(Q.prices_directions_to_update, params)]
+    return [DirectionRow.of(row) for row in await db.slow.fetch_all(Q.prices_directions_to_update, params)]
 
 
 async def directions_to_preheat(db: Database, *, now: datetime) -> list[DirectionRow]:
-    """Directions of active subscriptions created in the last day that have no price yet."""
+    """Directions of active subscriptions created in the last day that have no price yet (read off
+    the loop)."""
     params = {"created_since": to_db(now - PREHEAT_WINDOW), "today": now.date().isoformat()}
-    return [DirectionRow.of(row) for row in await db.fetch_all(Q.prices_directions_to_preheat, params)]
+    return [DirectionRow.of(row) for row in await db.slow.fetch_all(Q.prices_directions_to_preheat, params)]
 
 
-async def store_prices(db: Database, prices: list[DayPrice], *, checked: list[int], day: date,
-                       now: datetime) -> None:
+@writes
+def store_prices(tx: WriteTransaction, prices: list[DayPrice], *, checked: list[int], day: date,
+                 now: datetime) -> None:
     """Upsert `prices` as `day`'s and mark the directions in `checked` asked at `now`: one transaction."""
-    async with db.transaction() as tx:
-        await _upsert(tx, prices, day=day, now=now)
-        if checked:
-            await tx.execute(Q.prices_mark_checked, {"ids": orjson.dumps(checked).decode(), "now": to_db(now)})
+    _upsert(tx, prices, day=day, now=now)
+    if checked:
+        tx.execute(Q.prices_mark_checked, {"ids": orjson.dumps(checked).decode(), "now": to_db(now)})
 
 
-async def set_day_prices(db: Database, prices: list[tuple[date, DayPrice]], *, now: datetime) -> None:
+@writes
+def set_day_prices(tx: WriteTransaction, prices: list[tuple[date, DayPrice]], *, now: datetime) -> None:
     """Upsert prices of several days (the test commands), one transaction."""
-    async with db.transaction() as tx:
-        for day, price in prices:
-            await _upsert(tx, [price], day=day, now=now)
+    for day, price in prices:
+        _upsert(tx, [price], day=day, now=now)
 
 
-async def _upsert(tx: Connection, prices: list[DayPrice], *, day: date, now: datetime) -> None:
+def _upsert(tx: WriteTransaction, prices: list[DayPrice], *, day: date, now: datetime) -> None:
     if not prices:
         return
     stamp, day_text = to_db(now), day.isoformat()
     rows = [{"direction_id": price.direction_id, "day": day_text, "price": price.price, "currency": price.currency,
              "details": orjson.dumps(price.details).decode(), "now": stamp}
             for price in prices]
-    await tx.execute_many(Q.prices_upsert, rows)
-    await tx.execute_many(Q.prices_set_first_baselines, rows)
+    tx.execute_many(Q.prices_upsert, rows)
+    tx.execute_many(Q.prices_set_first_baselines, rows)
 
 
-async def direction_for_qkey(db: Database, qkey: str, *, date_range: int = 0, filter: str = "",
-                             now: datetime) -> DirectionRow:
+@writes
+def direction_for_qkey(tx: WriteTransaction, qkey: str, *, date_range: int = 0, filter: str = "",
+                       now: datetime) -> DirectionRow:
     """The direction of (qkey, date_range, filter), created if missing."""
     key = {"qkey": qkey, "date_range": date_range, "filter": filter}
-    async with db.transaction() as tx:
-        await tx.execute(Q.prices_insert_direction, {**key, "now": to_db(now)})
-        direction_id = await tx.fetch_value(Q.prices_direction_id, key)
-    return DirectionRow(direction_id, qkey, date_range, filter)
+    tx.execute(Q.prices_insert_direction, {**key, "now": to_db(now)})
+    return DirectionRow(tx.fetch_value(Q.prices_direction_id, key), qkey, date_range, filter)
 
 
 async def filtered_directions(db: Database, qkey: str) -> list[DirectionRow]:

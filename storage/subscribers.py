@@ -1,12 +1,13 @@
 """Subscribers of email price alerts and their subscriptions (seed 001).
 
 Who a subscriber is: a passport account (`passportuid`) or an email address proven by a browser
-session (`session`, kept only as its SHA-256). Each subscriber is also a contact (with its email)
-in the shared directory. A changed email is a new address and must be confirmed again. A passport
+session (`session`, kept only as its SHA-256). Each subscriber is a contact of the shared
+directory (storage/contacts.py): the one that has its email already, if any (a person another
+family met first is that same contact), else one made for it. A changed email is a new address and must be confirmed again. A passport
 account may subscribe before its email is known: its subscriptions wait, unmailed, until a later
 subscribe gives one (confirmed like any new address) or the account service tells it
 (`attach_passport_email`: the account's own address, taken as confirmed). The confirmation email
-is queued as a message; sending it is the outbox's job, not this module's.
+is queued as a message (storage/messages.py); sending it is the outbox's job, not this module's.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jobs.directions import Direction, parse_qkey
-from jobs.links import confirm_page_link, sha256_hex, unsubscribe_link, unsubscribe_page_link
+from server.directions import Direction, parse_qkey
 from server.errors import BadRequest, Conflict, NotFound
+from server.links import confirm_page_link, sha256_hex, unsubscribe_link, unsubscribe_page_link
 from server.timeutil import from_db, to_db
-from storage.db import Connection, Database
+from storage import contacts, messages
+from storage.db import Database, Reads, WriteTransaction, reads, writes
 from storage.sql import Q
 
 
@@ -51,42 +53,59 @@ class SubscribeOutcome:
     pending: bool
 
 
-async def _find(tx: Connection, identity: Identity) -> sqlite3.Row | None:
+SOURCE = "subscriptions"  # a contact made here says where it came from
+
+
+def _find(tx: WriteTransaction, identity: Identity) -> sqlite3.Row | None:
     if identity.passportuid is not None:
-        row = await tx.fetch_one(Q.subscriber_by_passportuid, {"passportuid": identity.passportuid})
+        row = tx.fetch_one(Q.subscriber_by_passportuid, {"passportuid": identity.passportuid})
         if row is not None or identity.email is None:
             return row
-    row = await tx.fetch_one(Q.subscriber_by_email, {"email": identity.email})
+    row = tx.fetch_one(Q.subscriber_by_email, {"email": identity.email})
     if row is not None and identity.passportuid is not None and row["passportuid"] not in (None, identity.passportuid):
         raise Conflict(f"{identity.email} is subscribed under another passportuid", field="email")
     return row
 
 
-async def _subscriber(tx: Connection, identity: Identity, now: str) -> sqlite3.Row:
+def _contact_with_email(tx: WriteTransaction, contact_id: int, email: str) -> int:
+    """The contact a subscriber with the new address `email` belongs to: the one that has the
+    address already (the same person, met by another family), else its own, which takes it."""
+    found = contacts.find_by_email(tx, email)
+    if found is not None:
+        return found["id"]
+    if contacts.update(tx, contact_id, email=email) is None:  # its own contact was deleted
+        return contacts.create(tx, email=email, source=SOURCE)
+    return contact_id
+
+
+def _subscriber(tx: WriteTransaction, identity: Identity, now: str) -> sqlite3.Row:
     """The subscriber for `identity`, created or brought up to date."""
     session_sha256 = sha256_hex(identity.session) if identity.session is not None else None
-    row = await _find(tx, identity)
+    row = _find(tx, identity)
     if row is None:
-        contact_id = await tx.fetch_value(Q.insert_email_contact, {"email": identity.email, "now": now})
+        if identity.email is not None:
+            contact_id = contacts.find_or_create_by_email(tx, identity.email, source=SOURCE)
+        else:
+            contact_id = contacts.create(tx, source=SOURCE)
         subscriber_id = str(uuid.uuid4())
-        await tx.execute(Q.insert_subscriber, {
+        tx.execute(Q.insert_subscriber, {
             "id": subscriber_id, "contact_id": contact_id, "email": identity.email,
             "passportuid": identity.passportuid, "session_sha256": session_sha256, "now": now})
     else:
-        subscriber_id = row["id"]
+        subscriber_id, contact_id = row["id"], row["contact_id"]
         email = identity.email or row["email"]
         if email != row["email"]:
-            owner = await tx.fetch_one(Q.subscriber_by_email, {"email": email})
+            owner = tx.fetch_one(Q.subscriber_by_email, {"email": email})
             if owner is not None:
                 raise Conflict(f"{email} is subscribed under another id", field="email")
-            await tx.execute(Q.update_contact_email, {"email": email, "contact_id": row["contact_id"], "now": now})
-        await tx.execute(Q.update_subscriber_identity, {
-            "id": subscriber_id, "email": email, "passportuid": identity.passportuid,
+            contact_id = _contact_with_email(tx, contact_id, email)
+        tx.execute(Q.update_subscriber_identity, {
+            "id": subscriber_id, "contact_id": contact_id, "email": email, "passportuid": identity.passportuid,
             "session_sha256": session_sha256, "now": now})
-    return await tx.fetch_one(Q.subscriber_by_id, {"id": subscriber_id})
+    return tx.fetch_one(Q.subscriber_by_id, {"id": subscriber_id})
 
 
-async def _queue_confirmation(tx: Connection, subscriber: sqlite3.Row, public_url: str, now: str) -> None:
+def _queue_confirmation(tx: WriteTransaction, subscriber: sqlite3.Row, public_url: str, now: datetime) -> None:
     if subscriber["passportuid"] is not None:
         link = confirm_page_link(public_url, subscriber["id"], p=sha256_hex(subscriber["passportuid"]))
     else:
@@ -94,79 +113,88 @@ async def _queue_confirmation(tx: Connection, subscriber: sqlite3.Row, public_ur
     payload = {"kind": "confirmation", "to": subscriber["email"], "subscriber_id": subscriber["id"],
                "confirm_link": link, "unsubscribe_link": unsubscribe_page_link(public_url, subscriber["id"]),
                "list_unsubscribe": unsubscribe_link(public_url, subscriber["id"])}
-    await tx.execute(Q.queue_email, {"contact_id": subscriber["contact_id"], "now": now,
-                                     "payload": json.dumps(payload, ensure_ascii=False)})
-    await tx.execute(Q.mark_confirmation_sent, {"id": subscriber["id"], "now": now})
+    messages.enqueue(tx, "email", subscriber["contact_id"], payload=json.dumps(payload, ensure_ascii=False),
+                     now=now)
+    tx.execute(Q.mark_confirmation_sent, {"id": subscriber["id"], "now": to_db(now)})
 
 
-async def subscribe(
-    db: Database, identity: Identity, subscription: Subscription, *, now: datetime, double_opt_in: bool,
+@writes
+def subscribe(
+    tx: WriteTransaction, identity: Identity, subscription: Subscription, *, now: datetime, double_opt_in: bool,
     cooldown: timedelta, public_url: str,
 ) -> SubscribeOutcome:
     """Create or update the subscription; queue a confirmation email when one is due. A passport
-    whose email is not known yet has nothing to confirm: its subscription waits for an email."""
+    whose email is not known yet has nothing to confirm: its subscription waits for an email.
+    The subscriber's contact is the one that has its email already, if any (storage/contacts.py)."""
     stamp = to_db(now)
-    async with db.transaction() as tx:
-        subscriber = await _subscriber(tx, identity, stamp)
-        await _save_subscription(tx, subscriber["id"], subscription, stamp)
-        if subscriber["email"] is None or subscriber["confirmed_at"] is not None:
-            return SubscribeOutcome(subscriber["id"], required_double_opt_in=False, pending=False)
-        if not double_opt_in:
-            await tx.execute(Q.mark_confirmed, {"id": subscriber["id"], "now": stamp})
-            return SubscribeOutcome(subscriber["id"], required_double_opt_in=False, pending=False)
-        sent_at = from_db(subscriber["confirmation_sent_at"])
-        if sent_at is None or now - sent_at >= cooldown:
-            await _queue_confirmation(tx, subscriber, public_url, stamp)
-        return SubscribeOutcome(subscriber["id"], required_double_opt_in=True, pending=sent_at is not None)
+    subscriber = _subscriber(tx, identity, stamp)
+    _save_subscription(tx, subscriber["id"], subscription, stamp)
+    if subscriber["email"] is None or subscriber["confirmed_at"] is not None:
+        return SubscribeOutcome(subscriber["id"], required_double_opt_in=False, pending=False)
+    if not double_opt_in:
+        tx.execute(Q.mark_confirmed, {"id": subscriber["id"], "now": stamp})
+        return SubscribeOutcome(subscriber["id"], required_double_opt_in=False, pending=False)
+    sent_at = from_db(subscriber["confirmation_sent_at"])
+    if sent_at is None or now - sent_at >= cooldown:
+        _queue_confirmation(tx, subscriber, public_url, now)
+    return SubscribeOutcome(subscriber["id"], required_double_opt_in=True, pending=sent_at is not None)
 
 
-async def _save_subscription(tx: Connection, subscriber_id: str, subscription: Subscription, now: str) -> None:
-    direction_id = await tx.fetch_value(Q.upsert_direction, {
+def _save_subscription(tx: WriteTransaction, subscriber_id: str, subscription: Subscription, now: str) -> None:
+    direction_id = tx.fetch_value(Q.upsert_direction, {
         "qkey": subscription.qkey, "date_range": subscription.date_range,
         "filter": subscription.filter_key, "now": now})
-    await tx.execute(Q.upsert_subscription, {
+    tx.execute(Q.upsert_subscription, {
         "subscriber_id": subscriber_id, "direction_id": direction_id, "qkey": subscription.qkey,
         "date_range": subscription.date_range, "filter": subscription.filter,
         "filter_url_postfix": subscription.filter_url_postfix, "email_source": subscription.email_source,
         "now": now})
 
 
-async def passports_without_email(db: Database) -> list[sqlite3.Row]:
-    """(id, passportuid) of passport subscribers with an active subscription and no email yet."""
-    return await db.fetch_all(Q.passports_without_email)
+async def passports_without_email(db: Database) -> list[dict[str, Any]]:
+    """(id, passportuid) of passport subscribers with an active subscription and no email yet (a
+    scan: read off the event loop)."""
+    return await db.slow.fetch_all(Q.passports_without_email)
 
 
-async def attach_passport_email(db: Database, subscriber_id: str, email: str, *, now: datetime) -> bool:
+@writes
+def attach_passport_email(tx: WriteTransaction, subscriber_id: str, email: str, *, now: datetime) -> bool:
     """Give a passport subscriber the address its account service knows, taken as confirmed (the
     account's own address, not one typed into a form). False if it got an email meanwhile;
     Conflict if another subscriber has that address."""
-    stamp = to_db(now)
-    async with db.transaction() as tx:
-        owner = await tx.fetch_one(Q.subscriber_by_email, {"email": email})
-        if owner is not None and owner["id"] != subscriber_id:
-            raise Conflict(f"the address of subscriber {subscriber_id}'s account is another subscriber's", field="email")
-        subscriber = await tx.fetch_one(Q.subscriber_by_id, {"id": subscriber_id})
-        if subscriber is None or not await tx.execute(Q.set_passport_email, {
-                "id": subscriber_id, "email": email, "now": stamp}):
-            return False
-        await tx.execute(Q.update_contact_email, {"email": email, "contact_id": subscriber["contact_id"], "now": stamp})
-    return True
+    owner = tx.fetch_one(Q.subscriber_by_email, {"email": email})
+    if owner is not None and owner["id"] != subscriber_id:
+        raise Conflict(f"the address of subscriber {subscriber_id}'s account is another subscriber's", field="email")
+    subscriber = tx.fetch_one(Q.subscriber_by_id, {"id": subscriber_id})
+    if subscriber is None or subscriber["email"] is not None:
+        return False
+    contact_id = _contact_with_email(tx, subscriber["contact_id"], email)
+    return bool(tx.execute(Q.set_passport_email, {"id": subscriber_id, "email": email, "contact_id": contact_id,
+                                                  "now": to_db(now)}))
 
 
-async def confirm(db: Database, subscriber_id: str, *, p: str | None, s: str | None, now: datetime) -> None:
+@writes
+def confirm(tx: WriteTransaction, subscriber_id: str, *, p: str | None, s: str | None, now: datetime) -> None:
     """Confirm the address if `p` is sha256(passportuid) or `s` is sha256(session)."""
-    async with db.transaction() as tx:
-        await _proven(tx, subscriber_id, p, s)
-        await tx.execute(Q.mark_confirmed, {"id": subscriber_id, "now": to_db(now)})
+    _proven(tx, subscriber_id, p, s)
+    tx.execute(Q.mark_confirmed, {"id": subscriber_id, "now": to_db(now)})
 
 
-async def is_confirmed(db: Database, subscriber_id: str, *, p: str | None, s: str | None) -> bool:
+@reads
+def is_confirmed(conn: Reads, subscriber_id: str, *, p: str | None, s: str | None) -> bool:
     """Whether the address is confirmed already; a wrong id or proof raises as `confirm` does."""
-    return (await _proven(db, subscriber_id, p, s))["confirmed_at"] is not None
+    return _proven(conn, subscriber_id, p, s)["confirmed_at"] is not None
 
 
-async def _proven(db: Connection | Database, subscriber_id: str, p: str | None, s: str | None) -> sqlite3.Row:
-    subscriber = await _by_id(db, subscriber_id)
+@writes
+def mark_notified(tx: WriteTransaction, notified: list[dict[str, Any]]) -> None:
+    """Each (subscription_id, price, currency, now): the price its subscriber was last told."""
+    if notified:
+        tx.execute_many(Q.mark_subscription_notified, notified)
+
+
+def _proven(conn: Reads, subscriber_id: str, p: str | None, s: str | None) -> sqlite3.Row:
+    subscriber = _by_id(conn, subscriber_id)
     if not _proof_matches(subscriber, p, s):
         raise BadRequest.field("p" if p is not None else "s",
                                "Does not match this subscriber: the link is wrong or out of date.")
@@ -181,8 +209,8 @@ def _proof_matches(subscriber: sqlite3.Row, p: str | None, s: str | None) -> boo
     return False
 
 
-async def _by_id(db: Connection | Database, subscriber_id: str) -> sqlite3.Row:
-    row = await db.fetch_one(Q.subscriber_by_id, {"id": subscriber_id})
+def _by_id(conn: Reads, subscriber_id: str) -> sqlite3.Row:
+    row = conn.fetch_one(Q.subscriber_by_id, {"id": subscriber_id})
     if row is None:
         raise NotFound(f"No subscriber with id {subscriber_id}.")
     return row
@@ -212,7 +240,7 @@ def matching(subscriptions: list[dict[str, Any]], asked: Direction) -> dict[str,
 async def subscription_to(db: Database, subscriber_id: str, qkey: str) -> sqlite3.Row:
     """The subscriber's subscription to `qkey` (qkey, unsubscribed_at, and point_from and point_to
     as the direction's newest price names them, or NULL); NotFound as `unsubscribe` raises it."""
-    await _by_id(db, subscriber_id)
+    _by_id(db.inline, subscriber_id)
     row = await db.fetch_one(Q.subscription_to_qkey, {"subscriber_id": subscriber_id, "qkey": qkey})
     if row is None:
         raise NotFound(f"Subscriber {subscriber_id} has no subscription to {qkey}.")
@@ -221,16 +249,15 @@ async def subscription_to(db: Database, subscriber_id: str, qkey: str) -> sqlite
 
 async def active_subscriptions_of(db: Database, subscriber_id: str) -> list[dict[str, Any]]:
     """`active_subscriptions` of an id that must exist (NotFound as `unsubscribe` raises it)."""
-    await _by_id(db, subscriber_id)
+    _by_id(db.inline, subscriber_id)
     return await active_subscriptions(db, subscriber_id)
 
 
-async def unsubscribe(db: Database, subscriber_id: str, *, qkey: str | None, now: datetime) -> None:
+@writes
+def unsubscribe(tx: WriteTransaction, subscriber_id: str, *, qkey: str | None, now: datetime) -> None:
     """From everything, or from one qkey. Unsubscribing twice is not an error (one-click links)."""
-    async with db.transaction() as tx:
-        await _by_id(tx, subscriber_id)
-        if qkey is None:
-            await tx.execute(Q.unsubscribe_all, {"subscriber_id": subscriber_id, "now": to_db(now)})
-        elif not await tx.execute(Q.unsubscribe_qkey, {"subscriber_id": subscriber_id, "qkey": qkey,
-                                                       "now": to_db(now)}):
-            raise NotFound(f"Subscriber {subscriber_id} has no subscription to {qkey}.")
+    _by_id(tx, subscriber_id)
+    if qkey is None:
+        tx.execute(Q.unsubscribe_all, {"subscriber_id": subscriber_id, "now": to_db(now)})
+    elif not tx.execute(Q.unsubscribe_qkey, {"subscriber_id": subscriber_id, "qkey": qkey, "now": to_db(now)}):
+        raise NotFound(f"Subscriber {subscriber_id} has no subscription to {qkey}.")

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from server.timeutil import to_db, utc_now
-from storage.db import Database
+from storage.db import Database, WriteTransaction, writes
 from storage.sql import Q
 
 PREFIX_LENGTH = 8
@@ -62,11 +62,14 @@ async def create_token(db: Database, name: str) -> str:
     """A new token named `name`, returned once. Raises TokenError for a bad or taken name."""
     check_name(name)
     token = secrets.token_hex(20)
-    async with db.transaction() as tx:
-        if await tx.fetch_value(Q.token_name_taken, {"name": name}):
+
+    def insert(tx: WriteTransaction) -> None:
+        if tx.fetch_value(Q.token_name_taken, {"name": name}):
             raise TokenError(f"a token named {name!r} exists already; revoke it first or pick another name")
-        await tx.execute(Q.insert_token, {"name": name, "token_sha256": digest(token),
-                                          "prefix": token[:PREFIX_LENGTH], "created_at": to_db(utc_now())})
+        tx.execute(Q.insert_token, {"name": name, "token_sha256": digest(token),
+                                    "prefix": token[:PREFIX_LENGTH], "created_at": to_db(utc_now())})
+
+    await db.write(insert)
     return token
 
 
@@ -74,19 +77,19 @@ async def list_tokens(db: Database) -> list[StoredToken]:
     return [StoredToken(**row) for row in await db.fetch_all(Q.list_tokens)]
 
 
-async def revoke_token(db: Database, wanted: str) -> StoredToken:
+@writes
+def revoke_token(tx: WriteTransaction, wanted: str) -> StoredToken:
     """Delete the one token whose name or prefix is `wanted` (or which is `wanted` itself).
 
     Raises NoSuchToken when none is, AmbiguousToken (with the candidates) when several are.
     """
-    async with db.transaction() as tx:
-        rows = await tx.fetch_all(Q.tokens_matching, {"wanted": wanted, "token_sha256": digest(wanted)})
-        found = [StoredToken(**row) for row in rows]
-        if not found:
-            raise NoSuchToken(f"no token is named {wanted!r} or has that prefix")
-        if len(found) > 1:
-            raise AmbiguousToken(f"{len(found)} tokens match {wanted!r}; name one by its prefix", found)
-        await tx.execute(Q.delete_token, {"id": found[0].id})
+    rows = tx.fetch_all(Q.tokens_matching, {"wanted": wanted, "token_sha256": digest(wanted)})
+    found = [StoredToken(**row) for row in rows]
+    if not found:
+        raise NoSuchToken(f"no token is named {wanted!r} or has that prefix")
+    if len(found) > 1:
+        raise AmbiguousToken(f"{len(found)} tokens match {wanted!r}; name one by its prefix", found)
+    tx.execute(Q.delete_token, {"id": found[0].id})
     return found[0]
 
 

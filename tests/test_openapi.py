@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from handlers import subscription_schemas
-from jobs import directions
+from server import directions
 from server.app import create_app
 from server.families import family_of, status_error
 from tests.conftest import AUTH

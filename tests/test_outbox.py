@@ -10,9 +10,9 @@ import logging
 import time
 from typing import Any
 
-from jobs.links import confirm_link, sha256_hex, unsubscribe_link
 from jobs.outbox import DeliverySummary
 from jobs.price_emails import queue_price_emails
+from server.links import confirm_link, sha256_hex, unsubscribe_link
 from server.timeutil import to_db, utc_now
 from storage.db import Database
 from tests.test_price_emails import (

@@ -15,10 +15,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 
-from jobs.links import unsubscribe_by_direction_link, unsubscribe_by_direction_page_link
 from jobs.outbox import Outbox
 from jobs.price_emails import queue_price_emails, send_emails
 from server.gateways.email import EmailSender
+from server.links import unsubscribe_by_direction_link, unsubscribe_by_direction_page_link
 from server.settings import SmtpSettings, SubscriptionSettings
 from storage.db import Database, migration_files
 from tests.smtp_server import SmtpTestServer

@@ -141,7 +141,7 @@ def strings_in(value: Any):
 # -- rules the document states in words (JSON Schema cannot say them) --------------------------------
 
 UTC = timezone.utc
-C0 = re.compile(r"[\x00-\x1f]")
+C0 = re.compile(r"[\x00-\x1f\x7f]")
 FIELDS = sorted({name for schema in SPEC["components"]["schemas"].values() for name in schema.get("properties", {})}
                 | {p["name"] for p in SPEC["components"]["parameters"].values()} | {"tag", "operator_code"})
 

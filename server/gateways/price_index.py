@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
-from jobs.directions import Direction, parse_qkey
+from server.directions import Direction, parse_qkey
 from server.gateways.price_index_protocol import (
     BatchError,
     DirectionRequest,

@@ -56,7 +56,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
-from jobs.directions import QkeyError, parse_qkey
+from server.directions import QkeyError, parse_qkey
 
 PATH = "/min_prices"
 

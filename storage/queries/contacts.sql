@@ -1,12 +1,53 @@
--- The notification service's clients are the contacts that have a phone number.
+-- The contact directory: every statement that writes `contacts` and `contact_tags` is here, run by
+-- storage/contacts.py. Only live contacts (deleted_at IS NULL) are found; a phone number and an
+-- email each belong to one live contact at most.
 
-
--- name: get_client
+-- name: contact_by_id
 -- Tags come in primary-key order, (contact_id, tag): sorted.
-SELECT c.id, c.phone_number, c.operator_code,
-       coalesce((SELECT group_concat(tag, ',') FROM contact_tags WHERE contact_id = c.id), '') AS tag, c.timezone
+SELECT c.id, c.phone_number, c.operator_code, c.email, c.name, c.timezone,
+       coalesce((SELECT json_group_array(tag) FROM contact_tags WHERE contact_id = c.id), '[]') AS tags,
+       c.source, c.external_ids, c.attributes, c.created_at, c.updated_at
 FROM contacts c
-WHERE c.id = :id AND c.deleted_at IS NULL AND c.phone_number IS NOT NULL;
+WHERE c.id = :id AND c.deleted_at IS NULL;
+
+-- name: contact_id_by_phone
+SELECT id FROM contacts WHERE phone_number = :phone_number AND deleted_at IS NULL;
+
+-- name: contact_id_by_email
+SELECT id FROM contacts WHERE email = :email AND deleted_at IS NULL;
+
+-- name: insert_contact
+INSERT INTO contacts (phone_number, operator_code, email, name, timezone, source, external_ids, attributes,
+                      created_at, updated_at)
+VALUES (:phone_number, :operator_code, :email, :name, :timezone, :source, :external_ids, :attributes, :now, :now)
+RETURNING id;
+
+-- name: update_contact
+UPDATE contacts
+SET phone_number = :phone_number, operator_code = :operator_code, email = :email, name = :name,
+    timezone = :timezone, source = :source, external_ids = :external_ids, attributes = :attributes,
+    updated_at = :now
+WHERE id = :id AND deleted_at IS NULL;
+
+-- name: soft_delete_contact
+UPDATE contacts SET deleted_at = :now, updated_at = :now WHERE id = :id AND deleted_at IS NULL;
+
+-- name: touch_contact
+UPDATE contacts SET updated_at = :now WHERE id = :id AND deleted_at IS NULL;
+
+-- name: insert_tags
+INSERT OR IGNORE INTO contact_tags (contact_id, tag) SELECT :id, value FROM json_each(:tags);
+
+-- name: delete_tags
+DELETE FROM contact_tags WHERE contact_id = :id;
+
+-- name: remove_tags
+DELETE FROM contact_tags WHERE contact_id = :id AND tag IN (SELECT value FROM json_each(:tags));
+
+-- name: contact_timezones
+SELECT DISTINCT timezone FROM contacts;
+
+-- The notification service's clients (the contacts that have a phone number), as its list reads them.
 
 -- name: list_clients
 -- A page of clients, rendered by SQLite as the JSON array the API answers with.
@@ -42,30 +83,3 @@ SELECT CASE
           WHERE t.tag = :tag AND c.operator_code = :operator_code
             AND c.deleted_at IS NULL AND c.phone_number IS NOT NULL)
 END;
-
--- name: client_id_by_phone
-SELECT id FROM contacts WHERE phone_number = :phone_number AND deleted_at IS NULL;
-
--- name: insert_client
-INSERT INTO contacts (phone_number, operator_code, timezone, created_at, updated_at)
-VALUES (:phone_number, :operator_code, :timezone, :now, :now)
-RETURNING id;
-
--- name: update_client
-UPDATE contacts
-SET phone_number = :phone_number, operator_code = :operator_code, timezone = :timezone,
-    updated_at = :now
-WHERE id = :id AND deleted_at IS NULL;
-
--- name: delete_tags
-DELETE FROM contact_tags WHERE contact_id = :id;
-
--- name: insert_tags
-INSERT OR IGNORE INTO contact_tags (contact_id, tag) SELECT :id, value FROM json_each(:tags);
-
--- name: soft_delete_client
-UPDATE contacts SET deleted_at = :now, updated_at = :now WHERE id = :id AND deleted_at IS NULL;
-
--- name: cancel_client_messages
-UPDATE messages SET status = 'cancelled', updated_at = :now
-WHERE contact_id = :id AND status = 'pending';

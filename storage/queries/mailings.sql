@@ -40,40 +40,6 @@ WHERE id = :id AND deleted_at IS NULL;
 -- name: soft_delete_mailing
 UPDATE mailings SET deleted_at = :now, updated_at = :now WHERE id = :id AND deleted_at IS NULL;
 
--- name: cancel_mailing_messages
-UPDATE messages SET status = 'cancelled', updated_at = :now
-WHERE mailing_id = :id AND status = 'pending';
-
--- name: fan_out
--- One message per recipient; a message cancelled by an earlier filter edit comes back.
-INSERT INTO messages (contact_id, mailing_id, channel, status, next_attempt_at, created_at, updated_at)
-SELECT contact_id, mailing_id, 'sms', 'pending', :now, :now, :now
-FROM mailing_recipients WHERE mailing_id = :id
-ON CONFLICT (mailing_id, contact_id) DO UPDATE
-SET status = 'pending', next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
-WHERE status = 'cancelled';
-
--- name: cancel_unmatched
-UPDATE messages SET status = 'cancelled', updated_at = :now
-WHERE mailing_id = :id AND status = 'pending'
-  AND contact_id NOT IN (SELECT contact_id FROM mailing_recipients WHERE mailing_id = :id);
-
--- name: fan_out_to_client
--- A client created or edited while mailings run: it joins those it now matches...
-INSERT INTO messages (contact_id, mailing_id, channel, status, next_attempt_at, created_at, updated_at)
-SELECT r.contact_id, r.mailing_id, 'sms', 'pending', :now, :now, :now
-FROM mailing_recipients r JOIN mailings m ON m.id = r.mailing_id
-WHERE r.contact_id = :id AND m.deleted_at IS NULL AND m.fanned_out_at IS NOT NULL AND m.datetime_end > :now
-ON CONFLICT (mailing_id, contact_id) DO UPDATE
-SET status = 'pending', next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
-WHERE status = 'cancelled';
-
--- name: cancel_unmatched_for_client
--- ...and leaves, for what is not sent yet, those it no longer matches.
-UPDATE messages SET status = 'cancelled', updated_at = :now
-WHERE contact_id = :id AND status = 'pending'
-  AND mailing_id NOT IN (SELECT mailing_id FROM mailing_recipients WHERE contact_id = :id);
-
 -- name: mark_fanned_out
 UPDATE mailings SET fanned_out_at = :now WHERE id = :id;
 
@@ -87,3 +53,18 @@ LIMIT :limit OFFSET :offset;
 
 -- name: message_totals
 SELECT status, sum(count) AS count FROM mailing_status_counts GROUP BY status;
+
+-- name: mailings_to_fan_out
+SELECT id FROM mailings
+WHERE deleted_at IS NULL AND fanned_out_at IS NULL AND datetime_start <= :now AND datetime_end > :now;
+
+-- name: running_mailings
+SELECT m.* FROM mailings m
+WHERE m.deleted_at IS NULL AND m.fanned_out_at IS NOT NULL
+  AND m.datetime_start <= :now AND m.datetime_end > :now
+  AND EXISTS (SELECT 1 FROM messages WHERE mailing_id = m.id AND status = 'pending');
+
+-- name: next_mailing_start
+-- Fanned-out mailings count too: an edit may have moved a running mailing's start ahead.
+SELECT min(datetime_start) FROM mailings
+WHERE deleted_at IS NULL AND datetime_start > :now;

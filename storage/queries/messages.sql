@@ -1,4 +1,103 @@
--- Statements every sending engine shares (SMS dispatch, email outbox).
+-- The message log: every statement that writes `messages` is here, run by storage/messages.py.
+-- A message goes pending -> sending -> sent or failed (or pending again, to retry); one not yet
+-- sent may become expired (its mailing ended) or cancelled. A mailing's messages are claimed per
+-- mailing; every other message per channel (the index messages_channel_due).
+
+-- name: enqueue_message
+-- A message that must exist once (one per dedupe key; one per mailing and contact) is not made
+-- twice: enqueuing it again changes nothing, unless it was cancelled: then it is due again.
+INSERT INTO messages (contact_id, mailing_id, channel, direction, status, body, payload, sender, dedupe_key,
+                      attempts, next_attempt_at, created_at, updated_at)
+VALUES (:contact_id, :mailing_id, :channel, 'out', 'pending', :body, :payload, :sender, :dedupe_key,
+        0, :now, :now, :now)
+ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO UPDATE
+SET status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, body = excluded.body,
+    payload = excluded.payload, sender = excluded.sender, last_error = NULL, updated_at = excluded.updated_at
+WHERE messages.status = 'cancelled'
+ON CONFLICT (mailing_id, contact_id) DO UPDATE
+SET status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, body = excluded.body,
+    payload = excluded.payload, sender = excluded.sender, last_error = NULL, updated_at = excluded.updated_at
+WHERE messages.status = 'cancelled'
+RETURNING id;
+
+-- name: enqueue_mailing
+-- One message per recipient; a message cancelled by an earlier filter edit comes back.
+INSERT INTO messages (contact_id, mailing_id, channel, status, next_attempt_at, created_at, updated_at)
+SELECT contact_id, mailing_id, :channel, 'pending', :now, :now, :now
+FROM mailing_recipients WHERE mailing_id = :id
+ON CONFLICT (mailing_id, contact_id) DO UPDATE
+SET status = 'pending', next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
+WHERE status = 'cancelled';
+
+-- name: enqueue_for_contact
+-- A contact created or edited while mailings run joins those it now matches...
+INSERT INTO messages (contact_id, mailing_id, channel, status, next_attempt_at, created_at, updated_at)
+SELECT r.contact_id, r.mailing_id, :channel, 'pending', :now, :now, :now
+FROM mailing_recipients r JOIN mailings m ON m.id = r.mailing_id
+WHERE r.contact_id = :id AND m.deleted_at IS NULL AND m.fanned_out_at IS NOT NULL AND m.datetime_end > :now
+ON CONFLICT (mailing_id, contact_id) DO UPDATE
+SET status = 'pending', next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
+WHERE status = 'cancelled';
+
+-- name: cancel_unmatched_for_contact
+-- ...and leaves, for what is not sent yet, those it no longer matches.
+UPDATE messages SET status = 'cancelled', updated_at = :now
+WHERE contact_id = :id AND status = 'pending' AND mailing_id IS NOT NULL
+  AND mailing_id NOT IN (SELECT mailing_id FROM mailing_recipients WHERE contact_id = :id);
+
+-- name: cancel_unmatched_of_mailing
+-- A mailing's messages not sent yet to contacts its filters no longer match.
+UPDATE messages SET status = 'cancelled', updated_at = :now
+WHERE mailing_id = :id AND status = 'pending'
+  AND contact_id NOT IN (SELECT contact_id FROM mailing_recipients WHERE mailing_id = :id);
+
+-- name: cancel_messages
+UPDATE messages
+SET status = 'cancelled', next_attempt_at = NULL, last_error = coalesce(:reason, last_error), updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'pending';
+
+-- name: cancel_mailing_messages
+UPDATE messages
+SET status = 'cancelled', next_attempt_at = NULL, last_error = coalesce(:reason, last_error), updated_at = :now
+WHERE mailing_id = :id AND status = 'pending';
+
+-- name: cancel_contact_messages
+UPDATE messages
+SET status = 'cancelled', next_attempt_at = NULL, last_error = coalesce(:reason, last_error), updated_at = :now
+WHERE contact_id = :id AND status = 'pending';
+
+-- name: due_messages_of_mailing
+-- Due messages of one mailing to live contacts (in the :zones JSON list of zones, if not NULL).
+SELECT msg.id, msg.mailing_id, msg.contact_id, msg.attempts, msg.body, msg.payload,
+       c.phone_number, c.email, c.timezone
+FROM messages msg JOIN contacts c ON c.id = msg.contact_id
+WHERE msg.mailing_id = :mailing_id AND msg.status = 'pending' AND msg.next_attempt_at <= :now
+  AND c.deleted_at IS NULL
+  AND (:zones IS NULL OR c.timezone IN (SELECT value FROM json_each(:zones)))
+ORDER BY msg.next_attempt_at
+LIMIT :limit;
+
+-- name: due_messages_of_channel
+-- Due messages of a channel that belong to no mailing, oldest first; :to (or NULL) keeps only
+-- those whose payload's `to` is that address.
+SELECT msg.id, msg.mailing_id, msg.contact_id, msg.attempts, msg.body, msg.payload,
+       c.phone_number, c.email, c.timezone
+FROM messages msg LEFT JOIN contacts c ON c.id = msg.contact_id
+WHERE msg.channel = :channel AND msg.mailing_id IS NULL AND msg.status = 'pending'
+  AND msg.next_attempt_at <= :now
+  AND (:to IS NULL OR lower(json_extract(msg.payload, '$.to')) = :to)
+ORDER BY msg.next_attempt_at, msg.id
+LIMIT :limit;
+
+-- name: count_due_of_channel
+SELECT count(*) FROM messages msg
+WHERE msg.channel = :channel AND msg.mailing_id IS NULL AND msg.status = 'pending'
+  AND msg.next_attempt_at <= :now
+  AND (:to IS NULL OR lower(json_extract(msg.payload, '$.to')) = :to);
+
+-- name: mark_sending
+UPDATE messages SET status = 'sending', updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'pending';
 
 -- name: record_send_result
 -- The outcome of one attempt at a claimed message; a message no longer `sending` is left alone.
@@ -9,3 +108,38 @@ SET status = :status, attempts = attempts + :tried, body = coalesce(:body, body)
     updated_at = :now
 WHERE id = :id AND status = 'sending';
 
+-- name: put_back_in_flight
+-- After a crash: what was in flight is due again (and sent with the same id), unless its mailing
+-- was deleted meanwhile.
+UPDATE messages
+SET status = CASE WHEN mailing_id IN (SELECT id FROM mailings WHERE deleted_at IS NOT NULL)
+                  THEN 'cancelled' ELSE 'pending' END,
+    next_attempt_at = min(coalesce(next_attempt_at, :now), :now),
+    updated_at = :now
+WHERE status = 'sending' AND channel = :channel;
+
+-- name: expire_ended
+UPDATE messages SET status = 'expired', updated_at = :now
+WHERE status = 'pending' AND mailing_id IN (
+    SELECT id FROM mailings WHERE deleted_at IS NULL AND datetime_end <= :now)
+RETURNING mailing_id;
+
+-- name: next_due_of_mailing
+SELECT min(next_attempt_at) FROM messages
+WHERE mailing_id = :mailing_id AND status = 'pending' AND next_attempt_at > :after;
+
+-- name: next_due_of_channel
+SELECT min(next_attempt_at) FROM messages
+WHERE channel = :channel AND mailing_id IS NULL AND status = 'pending' AND next_attempt_at > :after;
+
+-- name: contact_history
+-- Newest first, a page after the keyset :before (the last id seen): one range of messages_contact.
+SELECT id, channel, direction, status, mailing_id, sender, body, payload, attempts, last_error,
+       created_at, sent_at, updated_at
+FROM messages
+WHERE contact_id = :contact_id AND id < :before
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: total_changes
+SELECT total_changes();

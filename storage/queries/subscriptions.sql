@@ -9,20 +9,15 @@ SELECT * FROM subscribers WHERE passportuid = :passportuid;
 -- name: subscriber_by_email
 SELECT * FROM subscribers WHERE email = :email;
 
--- name: insert_email_contact
-INSERT INTO contacts (email, created_at, updated_at) VALUES (:email, :now, :now) RETURNING id;
-
--- name: update_contact_email
-UPDATE contacts SET email = :email, updated_at = :now WHERE id = :contact_id;
-
 -- name: insert_subscriber
 INSERT INTO subscribers (id, contact_id, email, passportuid, session_sha256, created_at, updated_at)
 VALUES (:id, :contact_id, :email, :passportuid, :session_sha256, :now, :now);
 
 -- name: update_subscriber_identity
--- A changed email is a new, unconfirmed address.
+-- A changed email is a new, unconfirmed address (and maybe another contact's: see subscribers.py).
 UPDATE subscribers
-SET passportuid = coalesce(:passportuid, passportuid),
+SET contact_id = :contact_id,
+    passportuid = coalesce(:passportuid, passportuid),
     session_sha256 = coalesce(:session_sha256, session_sha256),
     confirmed_at = CASE WHEN email IS :email THEN confirmed_at END,
     confirmation_sent_at = CASE WHEN email IS :email THEN confirmation_sent_at END,
@@ -38,7 +33,7 @@ ORDER BY sb.created_at, sb.id;
 
 -- name: set_passport_email
 -- The account's own address: confirmed by the account service, not by a link.
-UPDATE subscribers SET email = :email, confirmed_at = :now, updated_at = :now
+UPDATE subscribers SET email = :email, contact_id = :contact_id, confirmed_at = :now, updated_at = :now
 WHERE id = :id AND email IS NULL;
 
 -- name: mark_confirmed
@@ -46,10 +41,6 @@ UPDATE subscribers SET confirmed_at = coalesce(confirmed_at, :now), updated_at =
 
 -- name: mark_confirmation_sent
 UPDATE subscribers SET confirmation_sent_at = :now, updated_at = :now WHERE id = :id;
-
--- name: queue_email
-INSERT INTO messages (contact_id, channel, status, next_attempt_at, payload, created_at, updated_at)
-VALUES (:contact_id, 'email', 'pending', :now, :payload, :now, :now);
 
 -- name: upsert_direction
 INSERT INTO directions (qkey, date_range, filter, created_at) VALUES (:qkey, :date_range, :filter, :now)
@@ -102,3 +93,9 @@ WHERE subscriber_id = :subscriber_id AND unsubscribed_at IS NULL;
 -- name: unsubscribe_qkey
 UPDATE subscriptions SET unsubscribed_at = coalesce(unsubscribed_at, :now), updated_at = :now
 WHERE subscriber_id = :subscriber_id AND qkey = :qkey;
+
+-- name: mark_subscription_notified
+-- The price a subscriber was last told: the baseline of the next price-change email.
+UPDATE subscriptions
+SET notified_price = :price, notified_currency = :currency, updated_at = :now
+WHERE id = :subscription_id;

@@ -4,6 +4,8 @@ qkey = <from>_<to>_<date forward YYYY-MM-DD>_<date backward YYYY-MM-DD or None>_
        _<children>_<infants>_<national version>, e.g. c213_c2_2017-12-19_None_economy_2_1_0_ru.
 A bad part raises QkeyError naming the part. The filter follows the seed: every field optional,
 null means "no filter", an empty list is a filter that allows nothing, unknown keys are refused.
+It lives in server/ because every layer needs it (handlers, storage, jobs, the price index's
+gateway) and each may import server/'s pure modules.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ token, as in seed 001; confirmation also needs the hash of the passportuid (`p`)
 A link a person clicks opens a page (`.../confirm/page`, `.../unsubscribe/page`, ...) that acts
 only on its button's POST, since mail scanners and prefetchers GET every link of an email; the
 seed's API routes, which act on GET, are what `List-Unsubscribe` names (RFC 8058 POSTs to it).
+In server/ so that handlers, storage (the confirmation email's links) and jobs may all import it.
 """
 
 from __future__ import annotations
