@@ -98,12 +98,25 @@ def delete_mailing(tx: WriteTransaction, mailing_id: int) -> bool:
     return True
 
 
-@writes
-def fan_out(tx: WriteTransaction, mailing_id: int) -> int:
-    """Create the mailing's messages; returns how many were created (or revived)."""
-    created = messages.enqueue_mailing(tx, mailing_id)
-    tx.execute(Q.mark_fanned_out, {"id": mailing_id, "now": to_db(utc_now())})
+FAN_OUT_CHUNK = 20_000  # recipients per write: memory and the writer's turn stay small
+
+
+async def fan_out(db: Database, mailing_id: int) -> int:
+    """Create the mailing's messages, FAN_OUT_CHUNK contacts per write, so that neither the
+    process's memory nor the API's writes waiting behind it grow with the mailing's size; then
+    mark it fanned out. Returns how many messages were created (or revived). Interrupted, it is
+    run again from the start: the rows already made are left as they are."""
+    created, after = 0, 0
+    while (upto := await db.fetch_value(Q.contact_id_range_end, {"after": after, "limit": FAN_OUT_CHUNK})) is not None:
+        created += await messages.enqueue_mailing(db, mailing_id, contacts=(after, upto))
+        after = upto
+    await _mark_fanned_out(db, mailing_id)
     return created
+
+
+@writes
+def _mark_fanned_out(tx: WriteTransaction, mailing_id: int) -> None:
+    tx.execute(Q.mark_fanned_out, {"id": mailing_id, "now": to_db(utc_now())})
 
 
 async def mailings_to_fan_out(db: Database, now: datetime) -> list[int]:

@@ -78,10 +78,14 @@ def enqueue_many(tx: WriteTransaction, channel: str, rows: Iterable[Mapping[str,
 
 
 @writes
-def enqueue_mailing(tx: WriteTransaction, mailing_id: int, *, channel: str = "sms") -> int:
-    """A mailing's fan-out: one message per recipient, in one set-based statement; returns how
+def enqueue_mailing(tx: WriteTransaction, mailing_id: int, *, channel: str = "sms",
+                    contacts: tuple[int, int] | None = None) -> int:
+    """A mailing's fan-out: one message per recipient (of those whose contact id is in the
+    half-open range `contacts` = (after, upto], if given), in one set-based statement; returns how
     many were created (or revived)."""
-    return tx.execute(Q.enqueue_mailing, {"id": mailing_id, "channel": channel, "now": _now()})
+    after, upto = contacts or (None, None)
+    return tx.execute(Q.enqueue_mailing, {"id": mailing_id, "channel": channel, "now": _now(),
+                                          "after": after, "upto": upto})
 
 
 @writes

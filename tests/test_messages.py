@@ -172,3 +172,26 @@ async def test_a_slow_history_read_does_not_delay_health(client):
     assert not reading.done()  # /health was answered while the history was still being read
     history = await reading
     assert len(history) == count and history[0]["body"] == f"message {count}"
+
+
+async def test_a_fan_out_bigger_than_a_chunk_makes_every_message_once_in_several_writes(db, monkeypatch):
+    from storage import mailings
+
+    monkeypatch.setattr(mailings, "FAN_OUT_CHUNK", 7)
+    ids = [await contacts.create(db, phone_number=f"7900000{n:04d}", operator_code="900", tags=["t"])
+           for n in range(50)]
+    await contacts.delete(db, ids[10])  # a gap in the ids: chunks are ranges of ids, not counts of people
+    now = utc_now()
+    mailing = await mailings.create_mailing(db, {
+        "datetime_start": now - timedelta(minutes=1), "datetime_end": now + timedelta(hours=1),
+        "message_text": "x", "filter_tag": ["t"], "filter_op_codes": [], "window_start": None, "window_end": None})
+    writes_before = db._group.writes
+
+    created = await mailings.fan_out(db, mailing["id"])
+
+    assert created == 49
+    rows = await db.fetch_all("SELECT contact_id FROM messages WHERE mailing_id = ?", (mailing["id"],))
+    assert sorted(row[0] for row in rows) == sorted(set(ids) - {ids[10]})
+    assert db._group.writes - writes_before >= 8  # 50 ids in chunks of 7, then the mark
+    assert await db.fetch_value("SELECT fanned_out_at IS NOT NULL FROM mailings WHERE id = ?", (mailing["id"],))
+    assert await mailings.fan_out(db, mailing["id"]) == 0  # run again (after a crash): nothing twice

@@ -83,3 +83,7 @@ SELECT CASE
           WHERE t.tag = :tag AND c.operator_code = :operator_code
             AND c.deleted_at IS NULL AND c.phone_number IS NOT NULL)
 END;
+
+-- name: contact_id_range_end
+-- The last contact id of the next `limit` ids after `after` (deleted ones count): a chunk's end.
+SELECT max(id) FROM (SELECT id FROM contacts WHERE id > :after ORDER BY id LIMIT :limit);

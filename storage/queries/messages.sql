@@ -21,10 +21,12 @@ WHERE messages.status = 'cancelled'
 RETURNING id;
 
 -- name: enqueue_mailing
--- One message per recipient; a message cancelled by an earlier filter edit comes back.
+-- One message per recipient (those with a contact id in (:after, :upto], or all when both are
+-- NULL); a message cancelled by an earlier filter edit comes back.
 INSERT INTO messages (contact_id, mailing_id, channel, status, next_attempt_at, created_at, updated_at)
 SELECT contact_id, mailing_id, :channel, 'pending', :now, :now, :now
-FROM mailing_recipients WHERE mailing_id = :id
+FROM mailing_recipients
+WHERE mailing_id = :id AND (:after IS NULL OR contact_id > :after) AND (:upto IS NULL OR contact_id <= :upto)
 ON CONFLICT (mailing_id, contact_id) DO UPDATE
 SET status = 'pending', next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
 WHERE status = 'cancelled';
@@ -34,7 +36,8 @@ WHERE status = 'cancelled';
 INSERT INTO messages (contact_id, mailing_id, channel, status, next_attempt_at, created_at, updated_at)
 SELECT r.contact_id, r.mailing_id, :channel, 'pending', :now, :now, :now
 FROM mailing_recipients r JOIN mailings m ON m.id = r.mailing_id
-WHERE r.contact_id = :id AND m.deleted_at IS NULL AND m.fanned_out_at IS NOT NULL AND m.datetime_end > :now
+WHERE r.contact_id = :id AND m.deleted_at IS NULL AND m.datetime_end > :now
+  AND (m.fanned_out_at IS NOT NULL OR m.datetime_start <= :now)  -- also one whose fan-out runs now
 ON CONFLICT (mailing_id, contact_id) DO UPDATE
 SET status = 'pending', next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
 WHERE status = 'cancelled';
