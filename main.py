@@ -22,7 +22,7 @@ from aiohttp import web
 from jobs import commands
 from server.app import create_app
 from server.logs import setup_logging
-from server.settings import Settings, SettingsError, config_path, load_settings
+from server.settings import Settings, SettingsError, config_path, load_settings, warn_deprecated
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -79,6 +79,7 @@ def main(argv: list[str]) -> int:
         print(f"herald: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log)
+    warn_deprecated(settings)
     if args.command not in (None, "serve"):
         return run_command(args, settings)
     web.run_app(create_app(settings), host=settings.server.host, port=settings.server.port,
