@@ -267,8 +267,10 @@ class DeliveryEngine(Generic[C]):
         try:
             await task
         except asyncio.CancelledError:
-            pass
-        self.set_timer(None)
+            if asyncio.current_task().cancelling():
+                raise  # this stop() was cancelled itself, not only the delivery
+        finally:
+            self.set_timer(None)
 
     def wake(self) -> None:
         """Look at the channel again soon: something may have become due."""
@@ -380,8 +382,11 @@ class _Session(Generic[J]):
         task = asyncio.ensure_future(self._channel.claim(max(0, limit), self._scope))
         try:
             claim = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            claim = await task
+        except asyncio.CancelledError as cancelled:
+            try:
+                claim = await task
+            except Exception:
+                raise cancelled from None  # nothing was claimed; the stop goes on
             self._settled(claim)
             for job in claim.jobs:
                 self._add(job, HELD)

@@ -357,3 +357,27 @@ async def test_stop_without_start_and_twice_is_harmless():
     await delivery.start()
     await delivery.stop()
     await delivery.stop()
+
+
+async def test_a_stop_during_a_claim_that_then_fails_still_stops():
+    ledger = Ledger()
+    gate = asyncio.Event()
+    claims = 0
+
+    async def claim(limit: int, scope: Scope) -> Claim[Item]:
+        nonlocal claims
+        claims += 1
+        await gate.wait()
+        raise OSError("database is locked")
+
+    ledger.claim = claim
+    delivery = engine(ledger)
+    await delivery.start()
+    await eventually(lambda: claims == 1, what="the first claim under way")
+    stopping = asyncio.create_task(delivery.stop())
+    await asyncio.sleep(0.05)
+    gate.set()
+    started = time.monotonic()
+    await asyncio.wait_for(stopping, timeout=10)
+    assert time.monotonic() - started < 2  # not after the pause a failed claim gets (5 s)
+    assert claims == 1
