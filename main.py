@@ -19,7 +19,7 @@ import sys
 from jobs import commands
 from server import serving
 from server.logs import setup_logging
-from server.settings import Settings, SettingsError, config_path, load_settings
+from server.settings import Settings, SettingsError, config_path, load_settings, warn_deprecated
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -76,6 +76,7 @@ def main(argv: list[str]) -> int:
         print(f"herald: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log)
+    warn_deprecated(settings)
     if args.command not in (None, "serve"):
         return run_command(args, settings)
     return serving.serve(settings)

@@ -2,7 +2,7 @@
 
 Builds a fresh SQLite file with N confirmed subscribers, each subscribed to a direction whose
 price changed since yesterday (details as the price index writes them), queues the N price emails
-(jobs/price_emails.py, timed apart) and delivers them through the Outbox and the EmailSender's
+(jobs/price_emails.py, timed apart) and delivers them through the email delivery engine and the EmailSender's
 SMTP pool to a minimal SMTP sink running in ANOTHER process, which only counts what it accepts.
 Prints the delivery's emails per second (target on a 2-core host: 500/s; a single fast MTA does
 about 830/s) and checks that every email was accepted once and recorded as sent.
@@ -34,10 +34,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobs.outbox import Outbox  # noqa: E402
+from jobs.email_channel import email_engine  # noqa: E402
 from jobs.price_emails import queue_price_emails  # noqa: E402
 from server.gateways.email import EmailSender  # noqa: E402
-from server.settings import SmtpSettings, SubscriptionSettings  # noqa: E402
+from server.settings import EmailSettings, SmtpSettings  # noqa: E402
 from bench.common import migrate  # noqa: E402
 from storage.db import Database  # noqa: E402
 
@@ -182,7 +182,7 @@ async def _deliver(db_path: Path, port: int, pool_size: int) -> dict:
         queued = await queue_price_emails(db, public_url=PUBLIC_URL, now=datetime.now(timezone.utc))
         queued_at = time.perf_counter()
         cpu_before = time.process_time()
-        summary = await Outbox(db, sender, SubscriptionSettings()).deliver_due()
+        summary = await email_engine(db, sender, EmailSettings()).deliver_due()
         done = time.perf_counter()
         cpu = time.process_time() - cpu_before
         sent = await db.fetch_value(

@@ -92,7 +92,7 @@ async def delete_client(request: web.Request) -> web.Response:
     client_id = (await _existing(request))["id"]
     if not await contacts.delete(request.app[DB], client_id):
         raise NotFound("Not found.")
-    request.app[DISPATCHER].client_deleted(client_id)
+    request.app[DISPATCHER].channel.client_deleted(client_id)
     return web.Response(status=204)
 
 

@@ -48,7 +48,8 @@ async def replace_mailing(request: web.Request) -> web.Response:
     updated = await mailings.update_mailing(request.app[DB], path_id(request), mailing.model_dump())
     if updated is None:
         raise NotFound("Not found.")
-    await request.app[DISPATCHER].mailing_changed(updated["id"])
+    await request.app[DISPATCHER].channel.mailing_changed(updated["id"])
+    request.app[DISPATCHER].wake()
     return respond(updated)
 
 
@@ -56,7 +57,8 @@ async def delete_mailing(request: web.Request) -> web.Response:
     mailing_id = path_id(request)
     if not await mailings.delete_mailing(request.app[DB], mailing_id):
         raise NotFound("Not found.")
-    await request.app[DISPATCHER].mailing_changed(mailing_id)
+    await request.app[DISPATCHER].channel.mailing_changed(mailing_id)
+    request.app[DISPATCHER].wake()
     return web.Response(status=204)
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from jobs.outbox import Outbox
+from jobs.delivery import DeliveryEngine
+from jobs.email_channel import EmailChannel, email_engine
 from jobs.price_emails import send_emails
 from jobs.price_updates import PriceCommandError, preheat_subscriptions, set_test_min_prices, update_subscriptions
 from jobs.report import send_daily_report
@@ -37,9 +38,9 @@ class Tools:
     source: PriceSource | None = None
 
     @property
-    def outbox(self) -> Outbox:
-        # Not started: the server's outbox owns crash recovery; this one only delivers what is due.
-        return Outbox(self.db, self.sender, self.settings.subscriptions)
+    def outbox(self) -> DeliveryEngine[EmailChannel]:
+        # Not started: the server's engine owns crash recovery; this one only delivers what is due.
+        return email_engine(self.db, self.sender, self.settings.email)
 
 
 @asynccontextmanager

@@ -7,9 +7,9 @@ when it was made, or its first price after), else the direction's price on the p
 Each email is a pending `messages` row whose payload holds seed 001's `content` structure; its
 dedupe key (`price:{subscription_id}:{day}:{price}:{currency}`) means a re-run, a second command
 or a concurrent server job never makes a second email for the same change. Sending belongs to the
-outbox (jobs/outbox.py); this module never talks SMTP and never retries. Before looking for
-changes, `send_emails` asks the passport email lookup (if there is one) about passport
-subscribers whose email is not known yet (jobs/passport_emails.py).
+email delivery engine (jobs/email_channel.py); this module never talks SMTP and never retries.
+Before looking for changes, `send_emails` asks the passport email lookup (if there is one) about
+passport subscribers whose email is not known yet (jobs/passport_emails.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from babel.dates import format_date
 
-from jobs.outbox import DeliverySummary, Outbox, Progress
+from jobs.delivery import DeliveryEngine, DeliverySummary, Progress
 from jobs.passport_emails import LookupSummary, find_passport_emails
 from server.directions import Direction, QkeyError, parse_qkey
 from server.gateways.passport_email import PassportEmailLookup
@@ -46,12 +46,12 @@ class SendSummary:
 
     def __str__(self) -> str:
         looked_up = f"{self.passports}; " if self.passports else ""
-        return f"{looked_up}{self.queued} price emails queued; {self.delivery}"
+        return f"{looked_up}{self.queued} price emails queued; {self.delivery.describe('emails')}"
 
 
 async def send_emails(
     db: Database,
-    outbox: Outbox,
+    outbox: DeliveryEngine,
     *,
     public_url: str,
     now: datetime | None = None,

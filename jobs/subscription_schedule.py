@@ -3,7 +3,7 @@ each on its crontab line from `subscriptions.*`, under the lease of jobs.schedul
 
 from __future__ import annotations
 
-from jobs.outbox import Outbox
+from jobs.delivery import DeliveryEngine
 from jobs.price_emails import send_emails
 from jobs.price_updates import preheat_subscriptions, update_subscriptions
 from jobs.scheduler import RecurringJob
@@ -14,7 +14,7 @@ from storage.db import Database
 
 
 def subscription_jobs(
-    db: Database, source: PriceSource, outbox: Outbox, settings: SubscriptionSettings, public_url: str,
+    db: Database, source: PriceSource, outbox: DeliveryEngine, settings: SubscriptionSettings, public_url: str,
     passport_emails: PassportEmailLookup | None = None,
 ) -> list[RecurringJob]:
     return [

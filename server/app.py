@@ -1,9 +1,9 @@
 """`create_app(settings)`: the whole server, read top to bottom.
 
 Each long-lived resource is opened in a cleanup context and closed in reverse order: the
-database, the scheduler, the email sender (and the daily report it sends), the email outbox, the
-price source, the passport email lookup and the subscription jobs, the SMS transport and its
-dispatch engine.
+database, the scheduler, the email sender (and the daily report it sends), the email delivery
+engine, the price source, the passport email lookup and the subscription jobs, the SMS transport
+and the SMS delivery engine.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from handlers import clients, docs, mailings, stats, subscriptions, system
-from jobs.dispatch import Dispatcher
-from jobs.outbox import Outbox
+from jobs.email_channel import email_engine
 from jobs.report import schedule_daily_report
 from jobs.scheduler import make_scheduler, schedule_recurring
+from jobs.sms_channel import sms_engine
 from jobs.subscription_schedule import subscription_jobs
 from server.gateways.email import EmailSender
 from server.gateways.passport_email import make_passport_email_lookup
@@ -57,7 +57,7 @@ async def email(app: web.Application) -> AsyncIterator[None]:
 
 
 async def outbox(app: web.Application) -> AsyncIterator[None]:
-    app[OUTBOX] = Outbox(app[DB], app[EMAIL], app[SETTINGS].subscriptions)
+    app[OUTBOX] = email_engine(app[DB], app[EMAIL], app[SETTINGS].email, app[SCHEDULER])
     await app[OUTBOX].start()
     yield
     await app[OUTBOX].stop()
@@ -81,7 +81,7 @@ async def subscription_schedule(app: web.Application) -> AsyncIterator[None]:
 
 async def dispatcher(app: web.Application) -> AsyncIterator[None]:
     transport = make_transport(app[SETTINGS].notifications)
-    app[DISPATCHER] = Dispatcher(app[DB], app[SETTINGS].notifications, transport, app[SCHEDULER])
+    app[DISPATCHER] = sms_engine(app[DB], app[SETTINGS].notifications, transport, app[SCHEDULER])
     await app[DISPATCHER].start()
     yield
     await app[DISPATCHER].stop()

@@ -14,8 +14,9 @@ from storage.tokens import TokenChecker
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from jobs.dispatch import Dispatcher
-    from jobs.outbox import Outbox
+    from jobs.delivery import DeliveryEngine
+    from jobs.email_channel import EmailChannel
+    from jobs.sms_channel import SmsChannel
     from server.gateways.email import EmailSender
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,6 +24,6 @@ DB = web.AppKey("db", Database)
 TOKENS = web.AppKey("tokens", TokenChecker)
 METRICS = web.AppKey("metrics", Metrics)
 SCHEDULER = web.AppKey("scheduler", "AsyncIOScheduler")
-DISPATCHER = web.AppKey("dispatcher", "Dispatcher")
+DISPATCHER = web.AppKey("dispatcher", "DeliveryEngine[SmsChannel]")  # the SMS delivery engine
 EMAIL = web.AppKey("email", "EmailSender")
-OUTBOX = web.AppKey("outbox", "Outbox")
+OUTBOX = web.AppKey("outbox", "DeliveryEngine[EmailChannel]")  # the email delivery engine

@@ -1,12 +1,15 @@
 """Herald's settings: one validated model built from config.toml and HERALD_* variables.
 
 The key names are a public contract (DESIGN.md, "Settings"); each part of the code is handed only
-its own section. This module reads files and the environment and nothing else.
+its own section. A renamed key keeps working under its old name (`DEPRECATED`): its value applies
+unless the new key is set too, and `warn_deprecated` says so once logging is set up. This module
+reads files and the environment and nothing else.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -14,7 +17,9 @@ from pathlib import Path
 from typing import Annotated, Literal, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+log = logging.getLogger("herald.settings")
 
 
 class Section(BaseModel):
@@ -71,6 +76,15 @@ class SmtpSettings(Section):
     timeout_seconds: float = Field(30, gt=0)
 
 
+class EmailSettings(Section):
+    """The email delivery engine; its concurrency is smtp.pool_size."""
+
+    max_attempts: int = Field(5, ge=1)
+    retry_base_seconds: float = Field(60, gt=0)
+    retry_max_seconds: float = Field(6 * 3600, gt=0)
+    rate_limit: float = Field(0, ge=0)
+
+
 def _known_zone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -113,8 +127,6 @@ class SubscriptionSettings(Section):
     preheat_schedule: Crontab = "*/15 * * * *"
     send_schedule: Crontab = "30 * * * *"
     schedule_timezone: Zone = "UTC"
-    email_max_attempts: int = Field(5, ge=1)
-    email_retry_base_seconds: float = Field(60, gt=0)
     passport_email_url: str = ""
     passport_email_token: str = ""
     passport_email_timeout_seconds: float = Field(5, gt=0)
@@ -135,8 +147,22 @@ class Settings(Section):
     log: LogSettings = LogSettings()
     notifications: NotificationSettings = NotificationSettings()
     smtp: SmtpSettings = SmtpSettings()
+    email: EmailSettings = EmailSettings()
     reports: ReportSettings = ReportSettings()
     subscriptions: SubscriptionSettings = SubscriptionSettings()
+    _deprecated: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def deprecated(self) -> tuple[str, ...]:
+        """The deprecated keys these settings were given (section.key)."""
+        return self._deprecated
+
+
+# Old key -> new key. The old one is still read, from the file and from the environment.
+DEPRECATED = {
+    ("subscriptions", "email_max_attempts"): ("email", "max_attempts"),
+    ("subscriptions", "email_retry_base_seconds"): ("email", "retry_base_seconds"),
+}
 
 
 class SettingsError(Exception):
@@ -172,7 +198,8 @@ def environment_settings(environ: Mapping[str, str]) -> tuple[dict[str, dict], d
             problems.append(f"{name}: unknown variable; there is no settings section {section!r} "
                             f"(sections: {', '.join(Settings.model_fields)})")
             continue
-        field = Settings.model_fields[section].annotation.model_fields.get(key)
+        section_name, key_name = DEPRECATED.get((section, key), (section, key))
+        field = Settings.model_fields[section_name].annotation.model_fields.get(key_name)
         if field is None:
             problems.append(f"{name}: unknown variable; section [{section}] has no key {key!r}")
             continue
@@ -201,12 +228,14 @@ def load_settings(path: Path, environ: Mapping[str, str] = os.environ, **overrid
     env_sections, env_sources = environment_settings(environ)
     for section, values in [*overrides.items(), *env_sections.items()]:
         data[section] = {**data.get(section, {}), **values}
+    deprecated, old_names = _move_deprecated(data)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             loc = tuple(str(part) for part in error["loc"])
+            loc = old_names.get(loc[:2], loc[:2]) + loc[2:]
             message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
             variable = env_sources.get(loc[:2])
             if variable is not None:
@@ -216,3 +245,34 @@ def load_settings(path: Path, environ: Mapping[str, str] = os.environ, **overrid
             where = ", ".join([str(path), *from_env]) if from_env else str(path)
             problems.append(f"{'.'.join(loc)} ({where}): {message}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+    settings._deprecated = deprecated
+    return settings
+
+
+def _move_deprecated(data: dict) -> tuple[tuple[str, ...], dict[tuple[str, str], tuple[str, str]]]:
+    """Move each deprecated key's value to its new key, unless that is set too (it wins).
+
+    Returns the deprecated keys found, and for each moved value its new key -> its old key, so
+    that an invalid value is reported under the name it was given (and its variable, if any).
+    """
+    found, old_names = [], {}
+    for (section, key), new in DEPRECATED.items():
+        values = data.get(section)
+        if not isinstance(values, dict) or key not in values:
+            continue
+        found.append(f"{section}.{key}")
+        value = values.pop(key)
+        target = data.setdefault(new[0], {})
+        if isinstance(target, dict) and new[1] not in target:
+            target[new[1]] = value
+            old_names[new] = (section, key)
+    return tuple(found), old_names
+
+
+def warn_deprecated(settings: Settings) -> None:
+    """One warning line naming the deprecated keys in use and their new names (call it once
+    logging is set up)."""
+    if settings.deprecated:
+        new = [".".join(DEPRECATED[tuple(old.split("."))]) for old in settings.deprecated]
+        log.warning("deprecated settings %s: use %s instead (the new key wins when both are set)",
+                    ", ".join(settings.deprecated), ", ".join(new))

@@ -1,4 +1,4 @@
-"""The dispatch engine end to end: the real app (transport `http`) on a real SQLite file, driven
+"""The SMS delivery engine (jobs/sms_channel.py on jobs/delivery.py) end to end: the real app (transport `http`) on a real SQLite file, driven
 through its HTTP API, sending to a real provider on 127.0.0.1 (tests/provider.py).
 
 Waits poll /Stats/{id}/ until the expected counts show up, so the tests run as fast as the engine.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.dispatch import Dispatcher
+from jobs.sms_channel import SmsChannel
 from server.app import create_app
 from server.keys import SETTINGS
 from tests.conftest import AUTH
@@ -415,7 +415,7 @@ async def test_a_deleted_client_gets_nothing_more_even_if_already_queued(herald,
 async def test_a_mailing_bigger_than_the_queue_is_sent_in_full_and_does_not_hold_up_another(herald, provider):
     provider.delay = 0.01
     api = await herald(concurrency=10)
-    everyone = 2 * Dispatcher.CLAIM_BATCH + 300  # many times what the engine claims at once
+    everyone = 2 * SmsChannel.CLAIM_BATCH + 300  # many times what the engine claims at once
     for first in range(0, everyone, 50):
         await asyncio.gather(*(add_client(api, phone("977", n), tag="few" if n < 5 else "")
                                for n in range(first, min(first + 50, everyone))))

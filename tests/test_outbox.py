@@ -1,5 +1,6 @@
-"""jobs/outbox.py: due emails from a real SQLite file to a real aiosmtpd server, with retries,
-permanent failures, crash recovery, cancellations, interruption and the background loop.
+"""The email delivery engine (jobs/email_channel.py on jobs/delivery.py): due emails from a real
+SQLite file to a real aiosmtpd server, with retries, permanent failures, crash recovery,
+cancellations, interruption, the background loop and the [email] settings.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import logging
 import time
 from typing import Any
 
-from jobs.outbox import DeliverySummary
+import pytest
+
+from jobs.delivery import DeliverySummary
 from jobs.price_emails import queue_price_emails
+from server.app import create_app
+from server.keys import DB, OUTBOX
 from server.links import confirm_link, sha256_hex, unsubscribe_link
-from server.timeutil import to_db, utc_now
+from server.timeutil import from_db, to_db, utc_now
 from storage.db import Database
 from tests.test_price_emails import (
     PUBLIC_URL,
@@ -26,7 +31,7 @@ from tests.test_price_emails import (
     subscription_row,
 )
 
-FAST_RETRIES = {"email_retry_base_seconds": 0.05}
+FAST_RETRIES = {"retry_base_seconds": 0.05}
 
 
 async def queue_confirmation(db: Database, email: str, *, status: str = "pending") -> int:
@@ -90,7 +95,7 @@ async def test_temporary_failures_are_retried_later_and_the_email_goes_out_once(
     message_id = await queue_confirmation(db, "anna@example.com")
     smtp_server.fail_next(2)  # 451 twice
     # Retries 0.2-0.4 s, then 0.4-0.8 s later: long enough for "not due at once" to hold on a busy machine.
-    async with running_outbox(db, smtp_server, email_retry_base_seconds=0.4) as outbox:
+    async with running_outbox(db, smtp_server, retry_base_seconds=0.4) as outbox:
         first = await outbox.deliver_due()
         row = await message(db, message_id)
         assert (first.sent, first.retried) == (0, 1)
@@ -128,7 +133,7 @@ async def test_a_permanent_refusal_fails_at_once(db, smtp_server):
 async def test_after_the_last_attempt_a_temporary_failure_is_final(db, smtp_server):
     message_id = await queue_confirmation(db, "anna@example.com")
     smtp_server.fail_next(5)
-    async with running_outbox(db, smtp_server, email_max_attempts=2, **FAST_RETRIES) as outbox:
+    async with running_outbox(db, smtp_server, max_attempts=2, **FAST_RETRIES) as outbox:
         await outbox.deliver_due()
         await wait_until(lambda: _due(db, message_id))
         await outbox.deliver_due()
@@ -301,3 +306,47 @@ async def test_stop_without_start_and_twice_is_harmless(db, smtp_server):
         await outbox.stop()
         await outbox.stop()
         assert await outbox.deliver_due() == DeliverySummary()  # nothing to do, nothing broken
+
+
+# -- the [email] section ------------------------------------------------------------------------------
+
+
+async def test_a_retry_waits_at_most_retry_max_seconds(db, smtp_server):
+    message_id = await queue_confirmation(db, "anna@example.com")
+    smtp_server.fail_next(1)
+    async with running_outbox(db, smtp_server, retry_base_seconds=3600, retry_max_seconds=0.2) as outbox:
+        await outbox.deliver_due()
+
+    row = await message(db, message_id)
+    waited = (from_db(row["next_attempt_at"]) - from_db(row["updated_at"])).total_seconds()
+    assert row["status"] == "pending" and 0.1 <= waited <= 0.2  # half of the capped delay, or more
+
+
+async def test_the_email_rate_limit_spaces_the_sends(db, smtp_server):
+    for n in range(6):
+        await queue_confirmation(db, f"user{n}@example.com")
+    async with running_outbox(db, smtp_server, rate_limit=10) as outbox:
+        started = time.monotonic()
+        summary = await outbox.deliver_due()
+        took = time.monotonic() - started
+
+    assert summary.sent == 6 and len(smtp_server.received) == 6
+    assert took >= 0.45  # 5 gaps of 1/10 s between the starts
+
+
+@pytest.mark.parametrize("section", [
+    {"email": {"max_attempts": 1}},
+    {"subscriptions": {"email_max_attempts": 1}},  # the old key, still accepted
+])
+async def test_the_servers_email_engine_takes_its_attempts_from_the_settings(
+        aiohttp_client, make_settings, smtp_server, section):
+    settings = make_settings(smtp={"transport": "smtp", "host": smtp_server.host, "port": smtp_server.port,
+                                   "timeout_seconds": 5}, **section)
+    api = await aiohttp_client(create_app(settings))
+    db = api.app[DB]
+    message_id = await queue_confirmation(db, "anna@example.com")
+    smtp_server.fail_next(1)  # temporary: with 5 attempts (the default) it would be retried
+    api.app[OUTBOX].wake()
+
+    await wait_until(lambda: _status_is(db, message_id, "failed"))
+    assert (await message(db, message_id))["last_error"].startswith("gave up after 1 attempts")

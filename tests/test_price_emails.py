@@ -15,11 +15,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 
-from jobs.outbox import Outbox
+from jobs.delivery import DeliveryEngine
+from jobs.email_channel import EmailChannel, email_engine
 from jobs.price_emails import queue_price_emails, send_emails
 from server.gateways.email import EmailSender
 from server.links import unsubscribe_by_direction_link, unsubscribe_by_direction_page_link
-from server.settings import SmtpSettings, SubscriptionSettings
+from server.settings import EmailSettings, SmtpSettings
 from storage.db import Database, migration_files
 from tests.smtp_server import SmtpTestServer
 
@@ -126,13 +127,13 @@ async def changed_subscription(db: Database, email: str = "anna@example.com", *,
 
 
 @asynccontextmanager
-async def running_outbox(db: Database, server: SmtpTestServer, **subscriptions: Any) -> AsyncIterator[Outbox]:
-    """An Outbox (not started) over an EmailSender connected to `server`."""
+async def running_outbox(db: Database, server: SmtpTestServer, **email: Any) -> AsyncIterator[DeliveryEngine[EmailChannel]]:
+    """An email engine (not started) over an EmailSender connected to `server`."""
     sender = EmailSender(SmtpSettings(transport="smtp", host=server.host, port=server.port,
                                       pool_size=2, timeout_seconds=5, from_address=SENDER))
     await sender.start()
     try:
-        yield Outbox(db, sender, SubscriptionSettings(**subscriptions))
+        yield email_engine(db, sender, EmailSettings(**email))
     finally:
         await sender.close()
 

@@ -2,7 +2,7 @@
 provider (or the SMTP server) but unrecorded, and so sent again, is what the last few
 milliseconds produced (README, "How sending works"; bench/crash.py measures it).
 
-Both engines also flush on a timer (`FLUSH_EVERY_SECONDS`) when idle. The tests push that timer
+The engine also writes on a timer (`RECORD_EVERY_SECONDS`) when idle. The tests push that timer
 out of reach, so only recording-as-they-come can pass: a lone outcome, far from any batch size,
 must reach the database while the engine is still busy with something else.
 """
@@ -16,8 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from jobs.dispatch import Dispatcher
-from jobs.outbox import Outbox
+from jobs.delivery import DeliveryEngine
 from server.app import create_app
 from server.keys import DB
 from tests.conftest import AUTH
@@ -45,7 +44,7 @@ async def provider():
 
 async def test_a_sent_sms_is_recorded_while_other_messages_are_still_on_the_wire(
         aiohttp_client, make_settings, provider, monkeypatch):
-    monkeypatch.setattr(Dispatcher, "FLUSH_EVERY_SECONDS", 30)
+    monkeypatch.setattr(DeliveryEngine, "RECORD_EVERY_SECONDS", 30)
     api = await aiohttp_client(create_app(make_settings(notifications={
         "transport": "http", "provider_url": provider.url, "provider_token": PROVIDER_TOKEN,
         "timeout_seconds": 25})))
@@ -78,7 +77,7 @@ async def test_a_sent_sms_is_recorded_while_other_messages_are_still_on_the_wire
 
 
 async def test_a_sent_email_is_recorded_while_another_is_still_being_delivered(db, smtp_server, monkeypatch):
-    monkeypatch.setattr(Outbox, "FLUSH_EVERY_SECONDS", 30)
+    monkeypatch.setattr(DeliveryEngine, "RECORD_EVERY_SECONDS", 30)
     release = threading.Event()
     deliver = smtp_server._handler.handle_DATA
 

@@ -1,6 +1,7 @@
 """The settings contract: config.toml, --config, HERALD_CONFIG, HERALD_<SECTION>__<KEY>, and a
 start-up that stops with the key's name when a value is wrong."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import Settings, SettingsError, config_path, load_settings
+from server.settings import Settings, SettingsError, config_path, load_settings, warn_deprecated
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,3 +122,72 @@ def test_main_exits_2_on_a_misspelt_variable(tmp_path):
                             capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "HERALD_SERVR__PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- [email], and the old subscriptions.email_* keys ---------------------------------------------
+
+
+def test_the_old_email_keys_in_the_file_still_apply_and_are_reported(tmp_path, caplog):
+    path = tmp_path / "c.toml"
+    path.write_text("[subscriptions]\nemail_max_attempts = 3\nemail_retry_base_seconds = 7.5\n")
+    settings = load_settings(path)
+    assert (settings.email.max_attempts, settings.email.retry_base_seconds) == (3, 7.5)
+    assert settings.email.retry_max_seconds == 21600  # untouched: the default
+
+    with caplog.at_level(logging.WARNING, logger="herald.settings"):
+        warn_deprecated(settings)
+    [line] = caplog.records
+    assert line.levelname == "WARNING" and "deprecated" in line.getMessage()
+    for name in ("subscriptions.email_max_attempts", "subscriptions.email_retry_base_seconds",
+                 "email.max_attempts", "email.retry_base_seconds"):
+        assert name in line.getMessage()
+
+
+def test_an_old_email_key_from_the_environment_applies_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("HERALD_SUBSCRIPTIONS__EMAIL_RETRY_BASE_SECONDS", "12")
+    settings = load_settings(tmp_path / "absent.toml")
+    assert settings.email.retry_base_seconds == 12 and settings.email.max_attempts == 5
+    assert settings.deprecated == ("subscriptions.email_retry_base_seconds",)
+
+
+def test_the_new_email_key_wins_over_the_old_one(tmp_path, monkeypatch):
+    path = tmp_path / "c.toml"
+    path.write_text("[email]\nmax_attempts = 9\n[subscriptions]\nemail_max_attempts = 3\n")
+    monkeypatch.setenv("HERALD_EMAIL__RETRY_BASE_SECONDS", "4")
+    monkeypatch.setenv("HERALD_SUBSCRIPTIONS__EMAIL_RETRY_BASE_SECONDS", "40")
+    settings = load_settings(path)
+    assert (settings.email.max_attempts, settings.email.retry_base_seconds) == (9, 4)
+    assert set(settings.deprecated) == {"subscriptions.email_max_attempts", "subscriptions.email_retry_base_seconds"}
+
+
+def test_without_the_old_keys_nothing_is_reported(caplog):
+    settings = load_settings(ROOT / "config.toml")
+    with caplog.at_level(logging.WARNING, logger="herald.settings"):
+        warn_deprecated(settings)
+    assert settings.deprecated == () and caplog.records == []
+
+
+def test_a_bad_old_email_value_is_named_as_it_was_given(tmp_path, monkeypatch):
+    path = tmp_path / "c.toml"
+    path.write_text("[subscriptions]\nemail_max_attempts = 0\n")
+    with pytest.raises(SettingsError, match=r"subscriptions\.email_max_attempts \("):
+        load_settings(path)
+    path.write_text("")
+    monkeypatch.setenv("HERALD_SUBSCRIPTIONS__EMAIL_RETRY_BASE_SECONDS", "-1")
+    with pytest.raises(SettingsError, match="HERALD_SUBSCRIPTIONS__EMAIL_RETRY_BASE_SECONDS"):
+        load_settings(path)
+
+
+def test_start_up_logs_one_warning_line_naming_the_new_keys(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[subscriptions]\nemail_max_attempts = 3\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env["HERALD_STORAGE__PATH"] = str(tmp_path / "h.db")
+    env["HERALD_SUBSCRIPTIONS__EMAIL_RETRY_BASE_SECONDS"] = "30"
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--config", str(path), "list_tokens"],
+                            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "deprecated" in line]
+    assert " WARNING herald.settings " in line
+    assert "subscriptions.email_max_attempts, subscriptions.email_retry_base_seconds" in line
+    assert "email.max_attempts, email.retry_base_seconds" in line
