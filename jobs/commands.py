@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from tqdm import tqdm
@@ -21,9 +21,10 @@ from jobs.price_emails import send_emails
 from jobs.price_updates import PriceCommandError, preheat_subscriptions, set_test_min_prices, update_subscriptions
 from jobs.report import send_daily_report
 from jobs.scheduler import run_exclusively
+from server import resources
 from server.gateways.email import EmailError, EmailSender
-from server.gateways.passport_email import make_passport_email_lookup
-from server.gateways.price_index import PriceSource, make_price_source
+from server.gateways.passport_email import PassportEmailLookup
+from server.gateways.price_index import PriceSource
 from server.settings import Settings
 from storage.db import Database
 from storage.tokens import (PREFIX_LENGTH, AmbiguousToken, NoSuchToken, StoredToken, TokenError, create_token,
@@ -36,6 +37,7 @@ class Tools:
     settings: Settings
     sender: EmailSender | None = None
     source: PriceSource | None = None
+    passport_emails: PassportEmailLookup | None = None
 
     @property
     def outbox(self) -> DeliveryEngine[EmailChannel]:
@@ -45,22 +47,15 @@ class Tools:
 
 @asynccontextmanager
 async def tools(settings: Settings, *, email: bool = False, prices: bool = False) -> AsyncIterator[Tools]:
-    db = Database(settings.storage.path)
-    await db.open()
-    opened = Tools(db, settings)
-    try:
+    """What a command needs, opened as the server opens it (server/resources.py)."""
+    async with AsyncExitStack() as stack:
+        opened = Tools(await stack.enter_async_context(resources.database(settings)), settings)
         if email:
-            opened.sender = EmailSender(settings.smtp)
-            await opened.sender.start()
+            opened.sender = await stack.enter_async_context(resources.email_sender(settings))
+            opened.passport_emails = await stack.enter_async_context(resources.passport_email_lookup(settings))
         if prices:
-            opened.source = make_price_source(settings.subscriptions)
+            opened.source = await stack.enter_async_context(resources.price_source(settings))
         yield opened
-    finally:
-        if opened.source is not None:
-            await opened.source.close()
-        if opened.sender is not None:
-            await opened.sender.close()
-        await db.close()
 
 
 class Bar:
@@ -171,18 +166,15 @@ async def cmd_update_subscriptions(settings: Settings, *, preheat: bool = False)
 async def cmd_send_emails(settings: Settings, only_email: str | None = None) -> int:
     async with tools(settings, email=True) as t:
         bar = Bar("emails")
-        passport_emails = make_passport_email_lookup(settings.subscriptions)
         try:
             run = lambda: send_emails(t.db, t.outbox, public_url=settings.server.public_url,  # noqa: E731
-                                      only_email=only_email, progress=bar, passport_emails=passport_emails)
+                                      only_email=only_email, progress=bar, passport_emails=t.passport_emails)
             if only_email is not None:
                 print(f"send_email_to: {await run()}")
                 return 0
             return await _exclusive(t.db, "send_emails", run)
         finally:
             bar.close()
-            if passport_emails is not None:
-                await passport_emails.close()
 
 
 async def cmd_set_test_min_price(settings: Settings, qkey: str, *, filtered: bool) -> int:

@@ -1,6 +1,7 @@
 """`create_app(settings)`: the whole server, read top to bottom.
 
-Each long-lived resource is opened in a cleanup context and closed in reverse order: the
+Each long-lived resource is opened in a cleanup context (through server/resources.py, as the
+management commands open them too) and closed in reverse order: the
 database, the scheduler, the email sender (and the daily report it sends), the email delivery
 engine, the price source, the passport email lookup and the subscription jobs, the SMS transport
 and the SMS delivery engine.
@@ -19,26 +20,19 @@ from jobs.report import schedule_daily_report
 from jobs.scheduler import make_scheduler, schedule_recurring
 from jobs.sms_channel import sms_engine
 from jobs.subscription_schedule import subscription_jobs
-from server.gateways.email import EmailSender
-from server.gateways.passport_email import make_passport_email_lookup
-from server.gateways.price_index import make_price_source
-from server.gateways.sms import make_transport
+from server import resources
 from server.keys import DB, DISPATCHER, EMAIL, METRICS, OUTBOX, SCHEDULER, SETTINGS, TOKENS
 from server.metrics import Metrics
 from server.middlewares import errors, request_log, token_auth
 from server.settings import Settings
-from storage.db import Database
 from storage.tokens import TokenChecker
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    db = Database(settings.storage.path)
-    await db.open()
-    app[DB] = db
-    app[TOKENS] = TokenChecker(db, settings.auth.api_tokens)
-    yield
-    await db.close()
+    async with resources.database(app[SETTINGS]) as db:
+        app[DB] = db
+        app[TOKENS] = TokenChecker(db, app[SETTINGS].auth.api_tokens)
+        yield
 
 
 async def scheduler(app: web.Application) -> AsyncIterator[None]:
@@ -49,11 +43,10 @@ async def scheduler(app: web.Application) -> AsyncIterator[None]:
 
 
 async def email(app: web.Application) -> AsyncIterator[None]:
-    app[EMAIL] = EmailSender(app[SETTINGS].smtp)
-    await app[EMAIL].start()
-    schedule_daily_report(app[SCHEDULER], app[DB], app[EMAIL], app[SETTINGS].reports)
-    yield
-    await app[EMAIL].close()
+    async with resources.email_sender(app[SETTINGS]) as sender:
+        app[EMAIL] = sender
+        schedule_daily_report(app[SCHEDULER], app[DB], sender, app[SETTINGS].reports)
+        yield
 
 
 async def outbox(app: web.Application) -> AsyncIterator[None]:
@@ -65,27 +58,23 @@ async def outbox(app: web.Application) -> AsyncIterator[None]:
 
 async def subscription_schedule(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    source = make_price_source(settings.subscriptions)
-    passport_emails = make_passport_email_lookup(settings.subscriptions)
-    jobs = subscription_jobs(app[DB], source, app[OUTBOX], settings.subscriptions, settings.server.public_url,
-                             passport_emails)
-    catching_up = await schedule_recurring(app[SCHEDULER], app[DB], jobs, settings.subscriptions.schedule_timezone)
-    yield
-    for task in catching_up:
-        task.cancel()
-    await asyncio.gather(*catching_up, return_exceptions=True)
-    if passport_emails is not None:
-        await passport_emails.close()
-    await source.close()
+    async with resources.price_source(settings) as source, \
+            resources.passport_email_lookup(settings) as passport_emails:
+        jobs = subscription_jobs(app[DB], source, app[OUTBOX], settings.subscriptions, settings.server.public_url,
+                                 passport_emails)
+        catching_up = await schedule_recurring(app[SCHEDULER], app[DB], jobs, settings.subscriptions.schedule_timezone)
+        yield
+        for task in catching_up:
+            task.cancel()
+        await asyncio.gather(*catching_up, return_exceptions=True)
 
 
 async def dispatcher(app: web.Application) -> AsyncIterator[None]:
-    transport = make_transport(app[SETTINGS].notifications)
-    app[DISPATCHER] = sms_engine(app[DB], app[SETTINGS].notifications, transport, app[SCHEDULER])
-    await app[DISPATCHER].start()
-    yield
-    await app[DISPATCHER].stop()
-    await transport.close()
+    async with resources.sms_transport(app[SETTINGS]) as transport:
+        app[DISPATCHER] = sms_engine(app[DB], app[SETTINGS].notifications, transport, app[SCHEDULER])
+        await app[DISPATCHER].start()
+        yield
+        await app[DISPATCHER].stop()
 
 
 def create_app(settings: Settings) -> web.Application:
