@@ -2,8 +2,9 @@
 
 An engine claims due messages from its channel in bounded batches, hands them to N workers under
 a rate limit, retries temporary failures with one backoff (`backoff`: exponential, equal jitter,
-capped) until the attempts run out, and records outcomes in batches: at least every 100 ms,
-whenever a batch is full, and when it stops. It wakes on demand (`wake()`: an API call queued or
+capped) until the attempts run out, and records outcomes as they come, in batches: at most one
+write per 10 ms (what comes meanwhile joins the next), at least every 100 ms, and when it stops,
+so a crash can resend little more than what was on the wire. It wakes on demand (`wake()`: an API call queued or
 changed something) and on a timer (the channel says when something falls due next; at least once
 a minute in any case), and when it starts it has the channel put back what a crash left in flight.
 
