@@ -16,11 +16,13 @@ if TYPE_CHECKING:
 
     from jobs.dispatch import Dispatcher
     from jobs.outbox import Outbox
+    from server.families import FamilyTable
     from server.gateways.email import EmailSender
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 TOKENS = web.AppKey("tokens", TokenChecker)
+FAMILY_TABLE = web.AppKey("family_table", "FamilyTable")
 METRICS = web.AppKey("metrics", Metrics)
 SCHEDULER = web.AppKey("scheduler", "AsyncIOScheduler")
 DISPATCHER = web.AppKey("dispatcher", "Dispatcher")
