@@ -13,7 +13,8 @@ from aiohttp import web
 
 from handlers.notification_schemas import ClientIn
 from server.errors import BadRequest, NotFound
-from server.http import Page, path_id, read_body, respond, route, validate
+from server.families import paginate
+from server.http import path_id, read_body, respond, route, validate
 from server.keys import DB, DISPATCHER
 from storage import contacts
 
@@ -45,7 +46,7 @@ def _duplicate(exc: contacts.Taken) -> BadRequest:
 
 
 async def list_clients(request: web.Request) -> web.Response:
-    page = Page(request)
+    page = paginate(request)
     count, results = await contacts.list_clients(
         request.app[DB],
         limit=page.limit,

@@ -8,7 +8,8 @@ from aiohttp import web
 
 from handlers.notification_schemas import MailingIn
 from server.errors import NotFound
-from server.http import Page, path_id, read_body, respond, route, validate
+from server.families import paginate
+from server.http import path_id, read_body, respond, route, validate
 from server.keys import DB, DISPATCHER
 from storage import mailings
 
@@ -23,7 +24,7 @@ async def _existing(request: web.Request) -> dict:
 
 
 async def list_mailings(request: web.Request) -> web.Response:
-    page = Page(request)
+    page = paginate(request)
     count, results = await mailings.list_mailings(request.app[DB], limit=page.limit, offset=page.offset)
     return respond(page.envelope(count, results))
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.errors import NotFound
-from server.http import Page, path_id, respond, route
+from server.families import paginate
+from server.http import path_id, respond, route
 from server.keys import DB
 from storage import mailings
 
 
 async def list_stats(request: web.Request) -> web.Response:
-    page = Page(request)
+    page = paginate(request)
     count, results = await mailings.list_mailings_with_counts(request.app[DB], limit=page.limit, offset=page.offset)
     return respond(page.envelope(count, results))
 
@@ -21,7 +22,7 @@ async def mailing_stats(request: web.Request) -> web.Response:
     stats = await mailings.get_mailing_with_counts(db, path_id(request))
     if stats is None:
         raise NotFound("Not found.")
-    page = Page(request)
+    page = paginate(request)
     page_of_messages = await mailings.list_messages(db, stats["id"], limit=page.limit, offset=page.offset)
     return respond({**stats, "messages": page.envelope(stats["total"], page_of_messages)})
 

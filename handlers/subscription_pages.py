@@ -13,11 +13,9 @@ status the API would answer.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel
 
 from handlers.subscription_schemas import ConfirmParams, UnsubscribeDirectionParams, UnsubscribeParams
@@ -27,6 +25,7 @@ from server.errors import HeraldError
 from server.http import read_params, route, validate
 from server.keys import DB
 from server.links import API, PAGE
+from server.templating import environment
 from server.timeutil import utc_now
 from storage import subscribers
 from storage.db import Database
@@ -44,22 +43,13 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    auto_reload=False,
-)
-
 # What a page does: (database, its parameters, whether this is the button's POST) -> the template's
 # context; `state` is "ask", "done" or "already".
 Act = Callable[[Database, Any, bool], Awaitable[dict[str, Any]]]
 
 
 def render(template: str, http_status: int = 200, **context: Any) -> web.Response:
-    body = _TEMPLATES.get_template(f"pages/{template}").render(context)
+    body = environment().get_template(f"pages/{template}").render(context)
     return web.Response(text=body, status=http_status, content_type="text/html", charset="utf-8",
                         headers=HEADERS)
 

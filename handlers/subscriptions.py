@@ -5,7 +5,8 @@ unsubscribe routes need none (the subscriber's id is the key). subscribe, confir
 act on GET as in the seed's curl examples, but not on HEAD (link checkers and prefetchers send
 it): HEAD only checks the parameters. The links in emails open the pages of
 handlers/subscription_pages.py instead, which act only on POST.
-Every answer is {"status": "success", "data": ...}; errors are rendered by the error middleware.
+Every answer is {"status": "success", "data": ...}; errors are rendered by the error middleware
+in this family's envelope, `status_error`.
 """
 
 from __future__ import annotations
@@ -24,17 +25,30 @@ from handlers.subscription_schemas import (
     UnsubscribeParams,
     WhoParams,
 )
+from server.links import API
+from server.errors import HeraldError
+from server.families import Family, ServiceToken
 from server.http import read_params, respond, route, validate
 from server.keys import DB, OUTBOX, SETTINGS
 from server.timeutil import utc_now
 from storage import subscribers
 from storage.subscribers import Identity, Subscription
 
-API = "/email_subscription/v1.0"
-
 
 def success(data: dict) -> web.Response:
     return respond({"status": "success", "data": data})
+
+
+def status_error(error: HeraldError) -> dict:
+    """The family's errors: {"status": "error", "message": ..., "errors": {field: [...]}}."""
+    body: dict = {"status": "error", "message": error.detail or _summary(error.fields)}
+    if error.fields:
+        body["errors"] = error.fields
+    return body
+
+
+def _summary(fields: dict[str, list[str]]) -> str:
+    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
 
 
 async def subscribe(request: web.Request) -> web.Response:
@@ -122,3 +136,12 @@ routes = [
     *acting(f"{API}/unsubscribe/by_direction", unsubscribe_by_direction, UnsubscribeDirectionParams),
     *subscription_pages.routes,
 ]
+
+FAMILY = Family(
+    "subscriptions",
+    routes=routes,
+    prefixes=("/email_subscription/",),
+    auth=ServiceToken(),
+    public=(f"{API}/confirm", f"{API}/unsubscribe"),  # the links in emails: the subscriber's id is the key
+    error_body=status_error,
+)

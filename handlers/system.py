@@ -1,10 +1,13 @@
 """System routes: /health for probes (the database can be read and written), /metrics for
-Prometheus."""
+Prometheus; and the system family, which also owns /openapi.json and /docs/ (handlers/docs.py) and
+every path no other family claims (a 404 there is DRF-shaped, like the notification service's)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from handlers import docs
+from server.families import PUBLIC, Family, drf_error
 from server.http import respond, route
 from server.keys import DB, METRICS
 from storage import mailings
@@ -23,3 +26,12 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 routes = [route("GET", "/health", health), route("GET", "/metrics", metrics)]
+
+FAMILY = Family(
+    "system",
+    routes=(*routes, *docs.routes),
+    paths=("/health", "/metrics", docs.SPEC_URL, "/docs"),
+    prefixes=("/docs/",),
+    auth=PUBLIC,
+    error_body=drf_error,
+)

@@ -87,7 +87,7 @@ class EmailChannel:
             return failed("the message's payload is not a JSON object")
         try:
             rendered = render(job.payload)
-            message = rendered.message(self._sender.from_address)
+            message = rendered.message(self._sender.from_address, message_id=job.id)  # a resend keeps its Message-ID
         except ValueError as exc:
             return failed(f"cannot build the email: {exc}")
         try:

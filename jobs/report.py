@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from server.gateways.email import EmailError, EmailSender, build_email
 from server.settings import ReportSettings
+from server.templating import environment
 from server.timeutil import parse_datetime, utc_now
 from storage import reports
 from storage.db import Database
@@ -27,14 +26,6 @@ log = logging.getLogger("herald.report")
 
 REPORT_PERIOD = timedelta(days=1)
 MESSAGE_PREVIEW_CHARS = 80
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
 
 
 async def send_daily_report(
@@ -114,8 +105,8 @@ def report_context(
 def render_report(context: dict[str, Any]) -> tuple[str, str, str]:
     """(subject, text body, html body)."""
     subject = f"Herald daily report, {context['report_date']}"
-    text = TEMPLATES.get_template("email/daily_report.txt").render(subject=subject, **context)
-    html = TEMPLATES.get_template("email/daily_report.html").render(subject=subject, **context)
+    text = environment().get_template("email/daily_report.txt").render(subject=subject, **context)
+    html = environment().get_template("email/daily_report.html").render(subject=subject, **context)
     return subject, text, html
 
 

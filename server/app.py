@@ -1,31 +1,35 @@
 """`create_app(settings)`: the whole server, read top to bottom.
 
 Each long-lived resource is opened in a cleanup context (through server/resources.py, as the
-management commands open them too) and closed in reverse order: the
-database, the scheduler, the email sender (and the daily report it sends), the email delivery
-engine, the price source, the passport email lookup and the subscription jobs, the SMS transport
-and the SMS delivery engine.
+management commands open them too) and closed in reverse order: the database, the scheduler, the
+email sender (and the daily report it sends), the email delivery engine, the price source, the
+passport email lookup and the subscription jobs, the SMS transport and the SMS delivery engine.
+The routes are the API families' (each declared by its handlers module, with its paths, auth,
+error envelope and pagination): `create_app` only collects them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from handlers import clients, docs, mailings, stats, subscriptions, system
+from handlers import notifications, subscriptions, system
 from jobs.email_channel import email_engine
 from jobs.report import schedule_daily_report
 from jobs.scheduler import make_scheduler, schedule_recurring
 from jobs.sms_channel import sms_engine
 from jobs.subscription_schedule import subscription_jobs
 from server import resources
-from server.keys import DB, DISPATCHER, EMAIL, METRICS, OUTBOX, SCHEDULER, SETTINGS, TOKENS
+from server.families import Family, FamilyTable
+from server.keys import DB, DISPATCHER, EMAIL, FAMILY_TABLE, METRICS, OUTBOX, SCHEDULER, SETTINGS, TOKENS
 from server.metrics import Metrics
-from server.middlewares import errors, request_log, token_auth
+from server.middlewares import authenticate, errors, request_log
 from server.settings import Settings
 from storage.tokens import TokenChecker
+
+FAMILIES: tuple[Family, ...] = (notifications.FAMILY, subscriptions.FAMILY, system.FAMILY)
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
@@ -77,11 +81,14 @@ async def dispatcher(app: web.Application) -> AsyncIterator[None]:
         await app[DISPATCHER].stop()
 
 
-def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[request_log, errors, token_auth])
+def create_app(settings: Settings, families: Sequence[Family] = FAMILIES) -> web.Application:
+    """The app serving `families` (unknown paths go to the system family); raises FamilyConflict
+    when two families claim one path or prefix."""
+    app = web.Application(middlewares=[request_log, errors, authenticate])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[FAMILY_TABLE] = FamilyTable(families, fallback=system.FAMILY)
     app.cleanup_ctx.extend([database, scheduler, email, outbox, subscription_schedule, dispatcher])
-    app.add_routes(clients.routes + mailings.routes + stats.routes + subscriptions.routes + system.routes
-                   + docs.routes)
+    for family in app[FAMILY_TABLE].families:
+        app.add_routes(family.routes)
     return app

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from jobs.delivery import DeliveryEngine
     from jobs.email_channel import EmailChannel
     from jobs.sms_channel import SmsChannel
+    from server.families import FamilyTable
     from server.gateways.email import EmailSender
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 TOKENS = web.AppKey("tokens", TokenChecker)
+FAMILY_TABLE = web.AppKey("family_table", "FamilyTable")
 METRICS = web.AppKey("metrics", Metrics)
 SCHEDULER = web.AppKey("scheduler", "AsyncIOScheduler")
 DISPATCHER = web.AppKey("dispatcher", "DeliveryEngine[SmsChannel]")  # the SMS delivery engine

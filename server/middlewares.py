@@ -1,5 +1,5 @@
 """Middlewares, outermost first: request log and metrics, errors in each family's envelope,
-token auth.
+authentication by each family's strategy. Each asks the request's family (server/families.py).
 
 The request log names the query's parameters but keeps only the values of those known to be
 harmless (`limit=25`); emails, sessions, passport ids, link keys and tokens are logged as `***`.
@@ -18,9 +18,9 @@ from urllib.parse import quote
 from aiohttp import web
 
 from server.errors import BadRequest, HeraldError, MethodNotAllowed, NotFound, ServiceUnavailable, Unauthorized
-from server.families import family_of
+from server.families import request_family
 from server.http import respond
-from server.keys import METRICS, TOKENS
+from server.keys import METRICS
 from server.protocol import describe_body
 from storage.db import unavailable
 
@@ -56,7 +56,7 @@ async def request_log(request: web.Request, handler) -> web.StreamResponse:
         return response
     finally:
         seconds = time.perf_counter() - started
-        ids = family_of(request.path).log_ids(request.path, request.match_info)
+        ids = request_family(request).log_ids(request.path, request.match_info)
         log.info("%s %s %s", request.method, loggable_target(request.rel_url), status,
                  extra={**ids, "duration_ms": round(seconds * 1000, 1)})
         route = request.match_info.route.resource
@@ -76,7 +76,7 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> HeraldError:
 
 @web.middleware
 async def errors(request: web.Request, handler) -> web.StreamResponse:
-    family = family_of(request.path)
+    family = request_family(request)
     try:
         return await handler(request)
     except HeraldError as exc:
@@ -96,8 +96,8 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
         else:
             log.warning("database unavailable in %s %s: %s", request.method, request.path, exc)
             error, headers = ServiceUnavailable(f"Service unavailable: {reason}; try again later."), {}
-    if isinstance(error, Unauthorized):
-        headers["WWW-Authenticate"] = "Token"
+    if isinstance(error, Unauthorized) and (challenge := family.auth_for(request.path).challenge):
+        headers["WWW-Authenticate"] = challenge
     if isinstance(error, ServiceUnavailable):
         headers["Retry-After"] = str(error.retry_after)
     response = respond(family.error_body(error), error.status)
@@ -106,13 +106,8 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
 
 
 @web.middleware
-async def token_auth(request: web.Request, handler) -> web.StreamResponse:
-    """`Authorization: Token <t>` on every route of a family that needs it (404s excepted)."""
-    family = family_of(request.path)
-    if family.token_required(request.path) and not isinstance(request.match_info.http_exception, web.HTTPNotFound):
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "token" or not token.strip():
-            raise Unauthorized("Authentication credentials were not provided.")
-        if await request.app[TOKENS].name_of(token.strip()) is None:
-            raise Unauthorized("Invalid token.")
+async def authenticate(request: web.Request, handler) -> web.StreamResponse:
+    """The family's auth strategy on every route of the family that is not public (404s excepted)."""
+    if not isinstance(request.match_info.http_exception, web.HTTPNotFound):
+        await request_family(request).auth_for(request.path).check(request)
     return await handler(request)

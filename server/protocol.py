@@ -19,8 +19,9 @@ from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooL
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 
 from server.errors import BadRequest
-from server.families import family_of
+from server.families import FamilyTable
 from server.http import respond
+from server.keys import FAMILY_TABLE
 
 log = logging.getLogger("herald.http")
 
@@ -52,6 +53,10 @@ def _reason(exc: HttpProcessingError) -> str:
 class _ProtocolErrors(RequestHandler):
     _path = "/"  # of the latest request line seen on this connection: it picks the envelope
 
+    def __init__(self, manager: web.Server, *, families: FamilyTable, **kwargs) -> None:
+        super().__init__(manager, **kwargs)
+        self._families = families
+
     def data_received(self, data: bytes) -> None:
         if match := _REQUEST_LINE.match(data):
             self._path = match[1].decode("latin-1")
@@ -65,7 +70,7 @@ class _ProtocolErrors(RequestHandler):
         # Non-HTTP bytes as a connection's first request are port scanners and TLS clients: debug.
         level = logging.DEBUG if self._request_count == 1 and isinstance(exc, BadHttpMethod) else logging.WARNING
         log.log(level, "bad HTTP request from %s: %s", request.remote, detail, extra={"status": status})
-        response = respond(family_of(self._path).error_body(BadRequest(detail)), status)
+        response = respond(self._families.of(self._path).error_body(BadRequest(detail)), status)
         response.force_close()
         return response
 
@@ -77,8 +82,10 @@ class _ProtocolErrors(RequestHandler):
 
 
 class _Server(web.Server):
+    families: FamilyTable
+
     def __call__(self) -> RequestHandler:
-        return _ProtocolErrors(self, loop=self._loop, **self._kwargs)
+        return _ProtocolErrors(self, families=self.families, loop=self._loop, **self._kwargs)
 
 
 class Runner(web.AppRunner):
@@ -86,5 +93,7 @@ class Runner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        return _Server(server.request_handler, request_factory=server.request_factory,
+        ours = _Server(server.request_handler, request_factory=server.request_factory,
                        handler_cancellation=server.handler_cancellation, **server._kwargs)
+        ours.families = self.app[FAMILY_TABLE]
+        return ours

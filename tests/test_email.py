@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from jobs.email_templates import compose_email
 from server.gateways.email import EmailError, EmailSender, build_email
 from server.settings import SmtpSettings
 from tests.smtp_server import SmtpTestServer, free_port
@@ -270,17 +269,17 @@ async def test_file_transport_writes_each_message_as_a_parseable_eml(tmp_path: P
     assert subjects == {"Первое письмо", "second"}
 
 
-@pytest.mark.parametrize("compose", [build_email, compose_email], ids=["build_email", "compose_email"])
-async def test_file_transport_logs_the_file_the_subject_and_the_links_of_the_text(tmp_path: Path, caplog, compose):
+@pytest.mark.parametrize("one_click", [False, True], ids=["plain", "one_click"])
+async def test_file_transport_logs_the_file_the_subject_and_the_links_of_the_text(tmp_path: Path, caplog, one_click):
     """So that the confirm link of a base64 .eml is one grep away (README, "First requests")."""
     confirm = "http://127.0.0.1:8080/email_subscription/v1.0/confirm/page?id=5a57&s=ba78"
     text = (f"Подтвердите подписку:\n\n{confirm}\n\nОтписаться (<https://example.org/unsubscribe?id=5a57>).\n"
             f"Ещё раз: {confirm}.\n")
     parts = {"sender": SENDER, "to": "anna@example.com", "subject": "Подтвердите подписку на изменения цен",
              "text": text, "html": '<a href="http://only.in/html">x</a>'}
-    if compose is compose_email:  # subscription emails: pre-folded, RFC 2047 encoded headers
+    if one_click:  # subscription emails: with the RFC 8058 headers
         parts["unsubscribe_link"] = "https://example.org/unsubscribe?id=5a57"
-    message = compose(**parts)
+    message = build_email(**parts)
     with caplog.at_level("INFO", logger="herald.email"):
         async with running(SmtpSettings(transport="file", outbox_dir=tmp_path)) as sender:
             await sender.send(message)
@@ -290,3 +289,13 @@ async def test_file_transport_logs_the_file_the_subject_and_the_links_of_the_tex
     assert line == (f'email written to {path}, subject "Подтвердите подписку на изменения цен", '
                     f"links: {confirm} https://example.org/unsubscribe?id=5a57")
     assert re.findall(r'http[^ "]*/confirm/page\?[^ "]*', line) == [confirm]  # the README's grep
+
+
+def test_the_message_id_from_the_log_gives_every_attempt_one_message_id():
+    """A resend after a crash carries the first attempt's Message-ID, so mail clients drop the duplicate."""
+    attempts = [build_email(sender=SENDER, to="anna@example.com", subject="Hi", text="t", html="<p>t</p>",
+                            unsubscribe_link="https://example.org/u?id=1", message_id=42) for _ in range(2)]
+    parsed = [email.message_from_bytes(bytes(m), policy=email.policy.default) for m in attempts]
+    assert [m["Message-ID"] for m in parsed] == ["<herald-message-42@example.org>"] * 2
+    without = [build_email(sender=SENDER, to="anna@example.com", subject="Hi", text="t") for _ in range(2)]
+    assert without[0]["Message-ID"] != without[1]["Message-ID"]

@@ -277,3 +277,8 @@ def test_a_payload_that_cannot_make_an_email_is_refused(payload, problem):
 ])
 def test_money(amount, currency, shown):
     assert money(amount, currency) == shown
+
+
+def test_the_message_id_of_a_subscription_email_is_its_message_in_the_log():
+    message = render_email(CONFIRMATION, sender=SENDER, message_id=7)
+    assert message["Message-ID"] == "<herald-message-7@example.com>"

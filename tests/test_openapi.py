@@ -22,13 +22,16 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from handlers import subscription_schemas
+from handlers.subscriptions import status_error
+from handlers.system import FAMILY as SYSTEM
 from server import directions
-from server.app import create_app
-from server.families import family_of, status_error
+from server.app import FAMILIES, create_app
+from server.families import FamilyTable
 from tests.conftest import AUTH
 
 SPEC_FILE = Path(__file__).resolve().parent.parent / "server" / "openapi.json"
 SPEC = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
+family_of = FamilyTable(FAMILIES, fallback=SYSTEM).of
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -210,8 +213,8 @@ def test_document_is_openapi_3_1():
         parameters = [deref(p) for p in SPEC["paths"][path].get("parameters", []) + operation.get("parameters", [])]
         in_path = {p["name"] for p in parameters if p["in"] == "path"}
         assert in_path == set(re.findall(r"\{(\w+)\}", path)), (method, path)
-        # The token middleware's own rule (server/families.py) decides which operations need a token.
-        needs_token = family_of(path).token_required(path)
+        # The auth middleware's own rule (server/families.py) decides which operations need a token.
+        needs_token = family_of(path).auth_required(path)
         security = [{"TokenAuth": []}] if needs_token else []
         assert operation.get("security", SPEC["security"]) == security, (method, path)
         assert ("401" in operation["responses"]) == needs_token, (method, path)

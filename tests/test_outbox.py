@@ -350,3 +350,13 @@ async def test_the_servers_email_engine_takes_its_attempts_from_the_settings(
 
     await wait_until(lambda: _status_is(db, message_id, "failed"))
     assert (await message(db, message_id))["last_error"].startswith("gave up after 1 attempts")
+
+
+async def test_an_email_carries_a_message_id_made_from_its_id_in_the_log(db, smtp_server):
+    """So that one resent after a crash is the same message to the mail client, which can drop it."""
+    message_id = await queue_confirmation(db, "anna@example.com")
+    async with running_outbox(db, smtp_server) as outbox:
+        await outbox.deliver_due()
+
+    [received] = smtp_server.received
+    assert received.message["Message-ID"] == f"<herald-message-{message_id}@example.com>"

@@ -141,7 +141,7 @@ def strings_in(value: Any):
 # -- rules the document states in words (JSON Schema cannot say them) --------------------------------
 
 UTC = timezone.utc
-C0 = re.compile(r"[\x00-\x1f\x7f]")
+C0 = re.compile(r"[\x00-\x1f\x7f]")  # and DEL, as server/text.py refuses it
 FIELDS = sorted({name for schema in SPEC["components"]["schemas"].values() for name in schema.get("properties", {})}
                 | {p["name"] for p in SPEC["components"]["parameters"].values()} | {"tag", "operator_code"})
 
@@ -211,8 +211,9 @@ def has_control_character(name: str):
     them). The document's patterns say so where branch inputs adds the check; this rule keeps the
     test true to it for any other field that check covers."""
     allowed = "\t\n" if name == "message_text" else ""
-    return lambda case, params: any(char not in allowed for text in strings_in(params.get(name))
-                                    for char in C0.findall(text))
+    # Wherever it arrives: a query parameter is refused even where the body gives the field too.
+    return lambda case, params: any(char not in allowed for value in (params.get(name), (case.query or {}).get(name))
+                                    for text in strings_in(value) for char in C0.findall(text))
 
 
 # (path prefix, methods, field, message or None for any, predicate(case, params)): a 400 on `field`
