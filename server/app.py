@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from handlers import notifications, subscriptions, system
+from handlers import chatbot, notifications, subscriptions, system
 from jobs.email_channel import email_engine
 from jobs.report import schedule_daily_report
 from jobs.scheduler import make_scheduler, schedule_recurring
@@ -29,7 +29,9 @@ from server.middlewares import authenticate, errors, request_log
 from server.settings import Settings
 from storage.tokens import TokenChecker
 
-FAMILIES: tuple[Family, ...] = (notifications.FAMILY, subscriptions.FAMILY, system.FAMILY)
+MAX_BODY = 32 * 2**20  # a chatbot mailing of 10,000 full profiles is about 10 MB
+
+FAMILIES: tuple[Family, ...] = (notifications.FAMILY, subscriptions.FAMILY, chatbot.FAMILY, system.FAMILY)
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
@@ -84,7 +86,7 @@ async def dispatcher(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, families: Sequence[Family] = FAMILIES) -> web.Application:
     """The app serving `families` (unknown paths go to the system family); raises FamilyConflict
     when two families claim one path or prefix."""
-    app = web.Application(middlewares=[request_log, errors, authenticate])
+    app = web.Application(middlewares=[request_log, errors, authenticate], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[FAMILY_TABLE] = FamilyTable(families, fallback=system.FAMILY)

@@ -59,3 +59,10 @@ class ServiceUnavailable(HeraldError):
     def __init__(self, detail: str, retry_after: int = 10) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class Forbidden(HeraldError):
+    """403: the request may not be made with what it carries (no or a wrong credential, where the
+    family answers 403 rather than 401)."""
+
+    status = 403

@@ -54,10 +54,12 @@ PUBLIC = Public()
 @dataclass(frozen=True)
 class ServiceToken:
     """A service token (storage/tokens.py, compared in constant time): `Authorization: Token <t>`,
-    or the bare token in one of `headers` (the CRM's `X-Leeloo-AuthToken: <t>`), the first given."""
+    or the bare token in one of `headers` (the CRM's `X-Leeloo-AuthToken: <t>`), the first given.
+    A request without a valid one raises `refused` (401 `Unauthorized`, or the chatbot's 403)."""
 
     headers: tuple[str, ...] = ()
     challenge: str | None = "Token"
+    refused: type[HeraldError] = Unauthorized
 
     def token_of(self, request: web.Request) -> str | None:
         for name in self.headers:
@@ -71,9 +73,9 @@ class ServiceToken:
     async def check(self, request: web.Request) -> None:
         token = self.token_of(request)
         if token is None:
-            raise Unauthorized("Authentication credentials were not provided.")
+            raise self.refused("Authentication credentials were not provided.")
         if await request.app[TOKENS].name_of(token) is None:
-            raise Unauthorized("Invalid token.")
+            raise self.refused("Invalid token.")
 
 
 @dataclass(frozen=True, eq=False)

@@ -106,6 +106,16 @@ def find_by_email(conn: Reads, email: str) -> dict[str, Any] | None:
     return None if contact_id is None else get(conn, contact_id)
 
 
+# The systems whose ids a contact is found by (each has its index; migrations 0011).
+_BY_EXTERNAL_ID = {"victoriabrides": Q.contact_id_by_victoriabrides_id}
+
+
+@reads
+def find_id_by_external_id(conn: Reads, system: str, external_id: str) -> int | None:
+    """The id of the live contact whose id in `system` (a key of `external_ids`) is `external_id`."""
+    return conn.fetch_value(_BY_EXTERNAL_ID[system], {"external_id": external_id})
+
+
 async def timezones(db: Database) -> list[str]:
     """Every zone some contact is in (a scan: read off the event loop)."""
     return [row["timezone"] for row in await db.slow.fetch_all(Q.contact_timezones)]
@@ -139,6 +149,21 @@ def find_or_create_by_email(tx: WriteTransaction, email: str, **fields: Any) -> 
     """The id of the live contact that has `email`, else of a new one with it (and `fields`)."""
     found = tx.fetch_value(Q.contact_id_by_email, {"email": normalise_email(email)})
     return found if found is not None else create(tx, email=email, **fields)
+
+
+@writes
+def upsert_by_external_id(tx: WriteTransaction, system: str, external_id: str, *, name: str | None,
+                          source: str, attributes: dict[str, Any]) -> int:
+    """The id of the live contact known in `system` as `external_id`, its name and `attributes`
+    (merged over what it had) brought up to date; else of a new one with them."""
+    found = find_id_by_external_id(tx, system, external_id)
+    if found is None:
+        return create(tx, name=name, source=source, external_ids={system: external_id}, attributes=attributes)
+    current = get(tx, found)
+    merged = {**current["attributes"], **attributes}
+    if current["name"] != name or merged != current["attributes"]:
+        update(tx, found, name=name, attributes=merged)
+    return found
 
 
 @writes

@@ -99,6 +99,11 @@ def follow_mailings(tx: WriteTransaction, contact_id: int, *, joined_only: bool 
     tx.execute(Q.enqueue_for_contact, {"id": contact_id, "channel": channel, "now": now})
 
 
+def chat_templates_given(tx: WriteTransaction, contact_id: int) -> set[int]:
+    """The chatbot templates the contact holds (given and not failed; storage/chat.py)."""
+    return {int(row[0].split(":")[1]) for row in tx.fetch_all(Q.chat_keys_of_contact, {"contact_id": contact_id})}
+
+
 # -- cancel ----------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from handlers.subscriptions import status_error
 from handlers.system import FAMILY as SYSTEM
 from server import directions
 from server.app import FAMILIES, create_app
+from server.errors import Unauthorized
 from server.families import FamilyTable
 from tests.conftest import AUTH
 
@@ -62,7 +63,7 @@ ANNOTATIONS = {"description", "title", "readOnly", "writeOnly", "default", "exam
 KEYWORDS = ANNOTATIONS | {
     "$ref", "type", "enum", "const", "format", "pattern", "minLength", "maxLength", "minimum",
     "maximum", "properties", "required", "additionalProperties", "minProperties", "items",
-    "minItems", "oneOf", "contentMediaType", "contentSchema",
+    "minItems", "maxItems", "oneOf", "contentMediaType", "contentSchema",
 }
 TYPES = {
     "null": lambda v: v is None,
@@ -128,6 +129,8 @@ def errors_of(value: Any, schema: dict, at: str = "$") -> list[str]:
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0):
             problems.append(f"{at}: fewer than {schema['minItems']} items")
+        if len(value) > schema.get("maxItems", len(value)):
+            problems.append(f"{at}: more than {schema['maxItems']} items")
         for index, item in enumerate(value):
             problems += errors_of(item, schema.get("items", {}), f"{at}[{index}]")
     if isinstance(value, dict):
@@ -217,7 +220,8 @@ def test_document_is_openapi_3_1():
         needs_token = family_of(path).auth_required(path)
         security = [{"TokenAuth": []}] if needs_token else []
         assert operation.get("security", SPEC["security"]) == security, (method, path)
-        assert ("401" in operation["responses"]) == needs_token, (method, path)
+        refused = str(getattr(family_of(path).auth_for(path), "refused", Unauthorized).status)  # the chatbot's: 403
+        assert (refused in operation["responses"]) == needs_token, (method, path)
         # Each family's errors in its own envelope: the subscriptions family's is StatusError.
         for status, response in operation["responses"].items():
             if status.startswith("4") and "application/json" in deref(response)["content"]:  # not a page's
@@ -226,9 +230,10 @@ def test_document_is_openapi_3_1():
                 assert in_status_envelope == (family_of(path).error_body is status_error), (method, path, status)
         if "{id}" in path:
             assert "404" in operation["responses"], (method, path)
-        if method in ("post", "put", "patch"):
-            assert set(operation["requestBody"]["content"]) == {
-                "application/json", "application/x-www-form-urlencoded"}, (method, path)
+        if method in ("post", "put", "patch"):  # the chatbot's bodies are nested: JSON only
+            assert set(operation["requestBody"]["content"]) == ({"application/json"} if path.startswith("/chatbot/")
+                                                                else {"application/json",
+                                                                      "application/x-www-form-urlencoded"}), (method, path)
 
 
 # -- (b) the document and the route table are the same set of (method, path) ----------------------

@@ -87,3 +87,9 @@ END;
 -- name: contact_id_range_end
 -- The last contact id of the next `limit` ids after `after` (deleted ones count): a chunk's end.
 SELECT max(id) FROM (SELECT id FROM contacts WHERE id > :after ORDER BY id LIMIT :limit);
+
+-- name: contact_id_by_victoriabrides_id
+-- A live contact by its id on the dating site (index contacts_victoriabrides).
+SELECT id FROM contacts
+WHERE json_extract(external_ids, '$.victoriabrides') = :external_id AND deleted_at IS NULL
+ORDER BY id LIMIT 1;

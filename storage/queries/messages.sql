@@ -146,3 +146,9 @@ LIMIT :limit;
 
 -- name: total_changes
 SELECT total_changes();
+
+-- name: chat_keys_of_contact
+-- The chatbot's messages to a contact that hold their template (`chat:<template>:<contact>`):
+-- neither failed (a failed one has let go of its key) nor cancelled.
+SELECT dedupe_key FROM messages
+WHERE contact_id = :contact_id AND channel = 'chat' AND dedupe_key IS NOT NULL AND status != 'cancelled';

@@ -1,0 +1,60 @@
+"""/chatbot/...: the dating site's chat mass-mailing (seed 000).
+
+The site sends a sender profile's templates (`templates/`), then asks which text each man of a
+search should get (`mailing/`); the choice is written to the message log as it is answered
+(storage/chat.py). Requests need a service token; without one the answer is a 403. Every answer
+is {"result": true, ...}; errors are {"result": false, "error": ..., "errors": {field: [...]}}.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.chatbot_schemas import MailingIn, Profile, TemplatesIn
+from server.errors import BadRequest, Forbidden, HeraldError
+from server.families import Family, ServiceToken
+from server.http import read_body, respond, route, validate
+from server.keys import DB
+from storage import chat
+
+
+def chatbot_error(error: HeraldError) -> dict:
+    """{"result": false, "error": "<what and where>", "errors": {"<field path>": [...]}}."""
+    body: dict = {"result": False,
+                  "error": error.detail or "; ".join(f"{name}: {' '.join(why)}" for name, why in error.fields.items())}
+    if error.fields:
+        body["errors"] = error.fields
+    return body
+
+
+def _person(profile: Profile) -> chat.Person:
+    return chat.Person(str(profile.id_user), profile.name, profile.attributes())
+
+
+async def templates(request: web.Request) -> web.Response:
+    params = validate(TemplatesIn, await read_body(request))
+    received = await chat.add_templates(request.app[DB], _person(params.profile), params.templates)
+    return respond({"result": True, "received": received})
+
+
+async def mailing(request: web.Request) -> web.Response:
+    data = validate(MailingIn, await read_body(request)).data
+    men = [_person(user) for user in data.users]
+    chosen = await chat.give(request.app[DB], str(data.female_id), men)
+    if chosen is None:
+        raise BadRequest.field("data.female_id", f"Profile {data.female_id} has no templates.")
+    return respond({"result": True, "received": len({man.id_user for man in men}) - len(chosen), "data": chosen})
+
+
+routes = [
+    route("POST", "/chatbot/templates/", templates),
+    route("POST", "/chatbot/mailing/", mailing),
+]
+
+FAMILY = Family(
+    "chatbot",
+    routes=routes,
+    prefixes=("/chatbot/",),
+    auth=ServiceToken(challenge=None, refused=Forbidden),
+    error_body=chatbot_error,
+)

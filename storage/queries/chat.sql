@@ -1,0 +1,13 @@
+-- The chatbot's templates: every statement that writes `chat_templates` is here, run by
+-- storage/chat.py. Its messages are in the log (storage/queries/messages.sql).
+
+-- name: insert_chat_template
+INSERT INTO chat_templates (profile_contact_id, text, created_at) VALUES (:profile, :text, :now)
+ON CONFLICT (profile_contact_id, text) DO NOTHING;
+
+-- name: chat_templates_of
+-- Least given first, then the oldest: the order templates are handed out in.
+SELECT id, text, given FROM chat_templates WHERE profile_contact_id = :profile ORDER BY given, id;
+
+-- name: add_chat_template_given
+UPDATE chat_templates SET given = max(given + :n, 0) WHERE id = :id;
