@@ -3,9 +3,12 @@ has a number (`id_user`, `female_id`), a list of strings where it has texts."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import json
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from server.timeutil import parse_datetime
 
 MAX_TEMPLATES = 1000
 MAX_TEMPLATE_LENGTH = 4000
@@ -61,3 +64,51 @@ class MailingData(_Body):
 
 class MailingIn(_Body):
     data: MailingData
+
+
+class ReportedMessage(_Body):
+    """The message as the site sent it: `content` is JSON text carrying the text as `message`."""
+
+    id_user_to: SiteId
+    id_user_from: SiteId
+    content: str
+    id: SiteId
+    date_created: str
+
+    @field_validator("content")
+    @classmethod
+    def carries_a_message(cls, content: str) -> str:
+        try:
+            message = json.loads(content).get("message")
+        except (ValueError, AttributeError):
+            message = None
+        if not isinstance(message, str):
+            raise ValueError('Must be JSON text of an object with the text as "message".')
+        return content
+
+    @field_validator("date_created")
+    @classmethod
+    def a_time(cls, value: str) -> str:
+        try:
+            parse_datetime(value)
+        except ValueError as exc:
+            raise ValueError(f"Not a date and time (ISO 8601; without an offset, UTC): {exc}") from None
+        return value
+
+    def text(self) -> str:
+        return json.loads(self.content)["message"]
+
+
+class ReportDetails(_Body):
+    message: ReportedMessage
+    profiles: dict[str, Profile] | None = None
+
+
+class ReportData(_Body):
+    type: Literal["success", "error"]
+    details: ReportDetails
+    errors: list[Any] | None = None
+
+
+class ReportIn(_Body):
+    data: ReportData

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -93,3 +94,25 @@ def give(tx: WriteTransaction, profile_id_user: str, men: Iterable[Person]) -> d
                 break
     tx.execute_many(Q.add_chat_template_given, ({"id": t, "n": n} for t, n in added.items()))
     return chosen
+
+
+@writes
+def report(tx: WriteTransaction, man_id_user: str, profile_id_user: str, text: str, *, site_message_id: int,
+           sent: bool, at: datetime, errors: str | None, profiles: Iterable[Person] = ()) -> str | None:
+    """The site's report on the message `text` from the profile to the man: the message's status
+    now (`sent` or `failed`; a failed one frees its template for him), None when no message of
+    theirs matches. The same report again changes nothing. `profiles` are upserted first."""
+    for person in profiles:
+        _upsert(tx, person)
+    man = contacts.find_id_by_external_id(tx, SYSTEM, man_id_user)
+    profile = contacts.find_id_by_external_id(tx, SYSTEM, profile_id_user)
+    if man is None or profile is None:
+        return None
+    outcome = messages.report_chat(tx, messages.ChatReport(man, sender_of(profile), text, site_message_id,
+                                                           sent, at, errors))
+    if outcome is None:
+        return None
+    status, payload = outcome
+    if status == "failed" and payload is not None and "template_id" in payload:
+        tx.execute(Q.add_chat_template_given, {"id": payload["template_id"], "n": -1})
+    return status

@@ -104,6 +104,37 @@ def chat_templates_given(tx: WriteTransaction, contact_id: int) -> set[int]:
     return {int(row[0].split(":")[1]) for row in tx.fetch_all(Q.chat_keys_of_contact, {"contact_id": contact_id})}
 
 
+@dataclass(frozen=True)
+class ChatReport:
+    """What the site says of one chatbot message it was to send."""
+
+    contact_id: int
+    sender: str
+    body: str
+    site_message_id: int
+    sent: bool
+    at: datetime
+    errors: str | None  # JSON text
+
+
+def report_chat(tx: WriteTransaction, report: ChatReport) -> tuple[str, dict[str, Any] | None] | None:
+    """Mark the pending chatbot message the report is about `sent` or `failed`. Returns its status
+    and, when this report changed it, its payload (a report already recorded changes nothing:
+    its status and None); None when no message matches."""
+    where = {"contact_id": report.contact_id, "site_id": report.site_message_id}
+    done = tx.fetch_one(Q.chat_message_reported, where)
+    if done is not None:
+        return done["status"], None
+    found = tx.fetch_one(Q.chat_message_pending, {**where, "sender": report.sender, "body": report.body})
+    if found is None:
+        return None
+    status = "sent" if report.sent else "failed"
+    tx.execute(Q.report_chat_message, {
+        "id": found["id"], "status": status, "sent_at": to_db(report.at) if report.sent else None,
+        "errors": None if report.sent else report.errors, "site_id": report.site_message_id, "now": _now()})
+    return status, json.loads(found["payload"] or "{}")
+
+
 # -- cancel ----------------------------------------------------------------------------------
 
 

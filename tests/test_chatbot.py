@@ -5,6 +5,7 @@ given first, placeholders, the directory and the log, and every error in the fam
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 
 import pytest
@@ -138,3 +139,65 @@ async def test_a_wrong_token_is_a_403(client, path):
     response = await client.post(f"/chatbot/{path}/", json={}, headers={"Authorization": "Token nope"})
     assert response.status == 403 and (await response.json())["error"] == "Invalid token."
     assert "WWW-Authenticate" not in response.headers
+
+
+def report_of(man_id: int, text: str, site_id: int, kind: str = "success", errors: list | None = None) -> dict:
+    """The seed's report, about `text` sent by Inna to `man_id`."""
+    return {"data": {"type": kind, "details": {
+        "message": {"id_user_to": man_id, "id_user_from": INNA["id_user"], "type": "message", "time": 1502092476,
+                    "content": json.dumps({"id": 0, "message": text}), "id": site_id,
+                    "date_created": "2017-08-07 07:54:36", "target": man_id, "id_dialog": 384440529,
+                    "status": "unread"},
+        "profiles": {str(man_id): man(man_id, age=29, city="Kharkiv"), "1671492": {**INNA, "age": 30}}},
+        "pixel": "javascript:void(0);", "errors": errors or []}}
+
+
+async def logged(client, id_user: int) -> list[dict]:
+    db = client.app[DB]
+    return await messages.history(db, await contacts.find_id_by_external_id(db, "victoriabrides", str(id_user)))
+
+
+async def test_a_success_report_marks_the_message_sent_once(client):
+    await add(client, ["a", "b"])
+    await mail(client, [man(682)])
+    status, body = await post(client, "report", report_of(682, "a", 741255531))
+    assert (status, body) == (200, {"result": True, "status": "sent"})
+    [message] = await logged(client, 682)
+    assert (message["status"], message["sent_at"]) == ("sent", "2017-08-07T07:54:36.000Z")
+    assert json.loads(message["payload"])["site_message_id"] == 741255531
+    updated = message["updated_at"]
+    assert await post(client, "report", report_of(682, "a", 741255531)) == (200, {"result": True, "status": "sent"})
+    assert (await logged(client, 682))[0]["updated_at"] == updated  # the repeat changed nothing
+    db = client.app[DB]
+    man682 = await contacts.get(db, await contacts.find_id_by_external_id(db, "victoriabrides", "682"))
+    assert man682["attributes"]["city"] == "Kharkiv"  # the report's profiles are upserted
+    assert (await mail(client, [man(682)]))["data"] == {"682": "b"}  # a sent template stays his
+
+
+async def test_an_error_report_fails_the_message_and_frees_its_template(client):
+    await add(client, ["a"])
+    await mail(client, [man(682)])
+    assert (await mail(client, [man(682)]))["received"] == 1
+    status, body = await post(client, "report", report_of(682, "a", 5, "error", ["blocked"]))
+    assert (status, body) == (200, {"result": True, "status": "failed"})
+    [message] = await logged(client, 682)
+    assert (message["status"], message["last_error"]) == ("failed", '["blocked"]')
+    assert await post(client, "report", report_of(682, "a", 5, "error")) == (200, {"result": True, "status": "failed"})
+    assert (await mail(client, [man(682)]))["data"] == {"682": "a"}  # free for him again
+    assert [m["status"] for m in await logged(client, 682)] == ["pending", "failed"]
+
+
+async def test_a_report_that_matches_no_pending_message_is_a_404(client):
+    await add(client, ["a"])
+    await mail(client, [man(682)])
+    for body in (report_of(682, "not sent", 1), report_of(999, "a", 2)):
+        status, answer = await post(client, "report", body)
+        assert status == 404 and answer["result"] is False and "No pending message" in answer["error"]
+    assert [m["status"] for m in await logged(client, 682)] == ["pending"]
+    status, answer = await post(client, "report", {"data": {"type": "maybe"}})
+    assert status == 400 and set(answer["errors"]) == {"data.type", "data.details"}
+    bad = report_of(682, "a", 3)
+    bad["data"]["details"]["message"]["content"] = "a"
+    status, answer = await post(client, "report", bad)
+    assert status == 400 and "data.details.message.content" in answer["errors"]
+    assert (await post(client, "report", report_of(682, "a", 3), auth=False))[0] == 403

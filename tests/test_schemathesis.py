@@ -202,6 +202,22 @@ def not_a_price_filter(value: Any) -> bool:
     return data is not None and not PRICE_FILTER.is_valid(data)
 
 
+def reported(params: dict) -> dict:
+    """The message of a chatbot report."""
+    try:
+        return params["data"]["details"]["message"]
+    except (KeyError, TypeError):
+        return {}
+
+
+def not_a_chat_content(value: Any) -> bool:
+    """`content` as the document says: JSON text of an object whose `message` is text."""
+    try:
+        return not isinstance(json.loads(value).get("message"), str)
+    except (TypeError, ValueError, AttributeError):
+        return True
+
+
 def required_in_neither_place(name: str):
     return lambda case, params: blank(params.get(name))
 
@@ -262,6 +278,10 @@ RULES = [
      required_in_neither_place("qkey")),
     # The chatbot: a sender profile is known by the templates stored for her (none here).
     ("/chatbot/mailing/", {"POST"}, "data.female_id", None, lambda case, params: True),
+    ("/chatbot/report/", {"POST"}, "data.details.message.content", None,
+     lambda case, params: not_a_chat_content(reported(params).get("content"))),
+    ("/chatbot/report/", {"POST"}, "data.details.message.date_created", None,
+     lambda case, params: not_a_real_moment(reported(params).get("date_created"))),
 ]
 
 

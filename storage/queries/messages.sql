@@ -152,3 +152,23 @@ SELECT total_changes();
 -- neither failed (a failed one has let go of its key) nor cancelled.
 SELECT dedupe_key FROM messages
 WHERE contact_id = :contact_id AND channel = 'chat' AND dedupe_key IS NOT NULL AND status != 'cancelled';
+
+-- name: chat_message_reported
+-- The chatbot's message the site has already reported under its own id :site_id.
+SELECT id, status FROM messages
+WHERE contact_id = :contact_id AND channel = 'chat' AND json_extract(payload, '$.site_message_id') = :site_id;
+
+-- name: chat_message_pending
+-- The oldest pending chatbot message of this sender to this contact with this text.
+SELECT id, payload FROM messages
+WHERE contact_id = :contact_id AND channel = 'chat' AND status = 'pending' AND sender = :sender AND body = :body
+ORDER BY id LIMIT 1;
+
+-- name: report_chat_message
+-- The site's report: `sent` when it sent it (at :sent_at), or `failed` (with the site's :errors),
+-- which lets go of the dedupe key, so that the template may be given to this contact again.
+UPDATE messages
+SET status = :status, sent_at = :sent_at, last_error = :errors, next_attempt_at = NULL,
+    attempts = attempts + 1, dedupe_key = CASE WHEN :status = 'failed' THEN NULL ELSE dedupe_key END,
+    payload = json_set(coalesce(payload, '{}'), '$.site_message_id', :site_id), updated_at = :now
+WHERE id = :id AND status = 'pending';
