@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from handlers import chatbot, notifications, subscriptions, system
+from handlers import chatbot, crm, notifications, subscriptions, system
 from jobs.email_channel import email_engine
 from jobs.report import schedule_daily_report
 from jobs.scheduler import make_scheduler, schedule_recurring
@@ -31,7 +31,7 @@ from storage.tokens import TokenChecker
 
 MAX_BODY = 32 * 2**20  # a chatbot mailing of 10,000 full profiles is about 10 MB
 
-FAMILIES: tuple[Family, ...] = (notifications.FAMILY, subscriptions.FAMILY, chatbot.FAMILY, system.FAMILY)
+FAMILIES: tuple[Family, ...] = (notifications.FAMILY, subscriptions.FAMILY, chatbot.FAMILY, crm.FAMILY, system.FAMILY)
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:

@@ -168,7 +168,7 @@ def field_errors(exc: ValidationError) -> dict[str, list[str]]:
     return fields
 
 
-def _whole_number(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+def whole_number(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
     """An integer written in ASCII digits (`-` first for a negative one), in [low, high]."""
     raw = query.get(name)
     if raw is None:
@@ -192,8 +192,8 @@ class Page:
     def __init__(self, request: web.Request, default_limit: int = DEFAULT_LIMIT) -> None:
         self.request = request
         self.query = query(request)
-        self.limit = _whole_number(self.query, "limit", default_limit, 1, self.MAX_LIMIT)
-        self.offset = _whole_number(self.query, "offset", 0, 0, self.MAX_OFFSET)
+        self.limit = whole_number(self.query, "limit", default_limit, 1, self.MAX_LIMIT)
+        self.offset = whole_number(self.query, "offset", 0, 0, self.MAX_OFFSET)
 
     def _link(self, offset: int) -> str:
         link_query = {**self.query, "limit": str(self.limit), "offset": str(offset)}

@@ -99,6 +99,18 @@ def follow_mailings(tx: WriteTransaction, contact_id: int, *, joined_only: bool 
     tx.execute(Q.enqueue_for_contact, {"id": contact_id, "channel": channel, "now": now})
 
 
+EVENT_CHANNEL = "system"
+
+
+@writes
+def record_event(tx: WriteTransaction, contact_id: int, text: str, *, sender: str | None = None) -> int:
+    """Log a state change of the contact's ("Subscribed to price alerts: MOW-LED", "Tag added:
+    vip", "Order 7 created") as a done message of channel `system`, in the caller's transaction;
+    returns its id. The CRM shows it as a SYSTEM_MESSAGE. `sender`: who made the change, if
+    anyone did (`user:<platform user id>`)."""
+    return tx.fetch_value(Q.insert_event, {"contact_id": contact_id, "body": text, "sender": sender, "now": _now()})
+
+
 def chat_templates_given(tx: WriteTransaction, contact_id: int) -> set[int]:
     """The chatbot templates the contact holds (given and not failed; storage/chat.py)."""
     return {int(row[0].split(":")[1]) for row in tx.fetch_all(Q.chat_keys_of_contact, {"contact_id": contact_id})}

@@ -133,7 +133,8 @@ async def test_a_family_at_the_root_has_its_own_auth_envelope_and_pages(aiohttp_
 
 
 async def test_a_family_may_take_its_token_in_a_header_of_its_own(aiohttp_client, make_settings):
-    client = await aiohttp_client(create_app(make_settings(), families=(*FAMILIES, CRM)))
+    others = tuple(family for family in FAMILIES if family.name != "crm")  # a stand-in of its own
+    client = await aiohttp_client(create_app(make_settings(), families=(*others, CRM)))
 
     for headers in ({"X-Leeloo-AuthToken": SEED_TOKEN}, AUTH):
         response = await client.get("/api/v1/whoami", headers=headers)

@@ -172,3 +172,10 @@ SET status = :status, sent_at = :sent_at, last_error = :errors, next_attempt_at 
     attempts = attempts + 1, dedupe_key = CASE WHEN :status = 'failed' THEN NULL ELSE dedupe_key END,
     payload = json_set(coalesce(payload, '{}'), '$.site_message_id', :site_id), updated_at = :now
 WHERE id = :id AND status = 'pending';
+
+-- name: insert_event
+-- A state change of the contact's (subscribed, order created, tag added, ...): in the log as a
+-- message of channel 'system' that is done the moment it is written.
+INSERT INTO messages (contact_id, channel, direction, status, body, sender, created_at, sent_at, updated_at)
+VALUES (:contact_id, 'system', 'out', 'sent', :body, :sender, :now, :now, :now)
+RETURNING id;
