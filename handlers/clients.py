@@ -20,7 +20,7 @@ from storage import contacts
 
 log = logging.getLogger("herald.clients")
 
-SOURCE = "notifications"
+SOURCE = "SMS"  # the CRM's `from` of a notification client
 DUPLICATE_PHONE = "client with this phone_number already exists."
 
 

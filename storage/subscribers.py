@@ -53,7 +53,7 @@ class SubscribeOutcome:
     pending: bool
 
 
-SOURCE = "subscriptions"  # a contact made here says where it came from
+SOURCE = "EMAIL"  # a contact made here says where it came from (the CRM's `from`)
 
 
 def _find(tx: WriteTransaction, identity: Identity) -> sqlite3.Row | None:

@@ -134,7 +134,7 @@ async def test_a_client_made_through_the_api_is_a_contact_from_the_notification_
     response = await client.post("/Clients/", json={"phone_number": "79001234567", "tag": "b,a"}, headers=AUTH)
     created = await response.json()
     contact = await contacts.get(client.app[DB], created["id"])
-    assert (contact["source"], contact["tags"], contact["operator_code"]) == ("notifications", ["a", "b"], "900")
+    assert (contact["source"], contact["tags"], contact["operator_code"]) == ("SMS", ["a", "b"], "900")
     await contacts.update(client.app[DB], created["id"], email="Client@Example.com", name="Client")
     got = await (await client.get(f"/Clients/{created['id']}/", headers=AUTH)).json()
     assert got == created  # the client's shape shows what the family knows, nothing more
