@@ -77,6 +77,25 @@ async def serve_until_signalled(app, port: int) -> None:
     await runner.cleanup()
 
 
+def serve_main(argv: list[str], description: str, make_app, summary) -> int:
+    """The command line of a bench's stand-in service: `--token TOKEN [--port 0]`; serves
+    `make_app(token)` until signalled, then prints `summary(app)`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    async def serve() -> None:
+        app = make_app(args.token)
+        await serve_until_signalled(app, args.port)
+        print(summary(app), flush=True)
+
+    asyncio.run(serve())
+    return 0
+
+
 async def wait_until_up(base: str, seconds: float = 30) -> None:
     """Poll `base`/health until the server answers 200."""
     import aiohttp

@@ -10,8 +10,6 @@ when stopped; it does nothing else, so that the benchmark measures Herald and no
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
 from pathlib import Path
 import zlib
@@ -20,7 +18,7 @@ import orjson
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import serve_until_signalled  # noqa: E402
+from bench.common import serve_main  # noqa: E402
 
 LEG = {
     "departure_time": "12:00", "arrival_time": "13:10", "departure_date": "15.02", "arrival_date": "15.02",
@@ -59,21 +57,9 @@ def make_app(token: str) -> web.Application:
     return app
 
 
-async def serve(token: str, port: int) -> None:
-    app = make_app(token)
-    await serve_until_signalled(app, port)
-    counts = app["counts"]
-    print(f"answered {counts['requests']} requests, {counts['directions']} directions", flush=True)
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args(argv)
-    asyncio.run(serve(args.token, args.port))
-    return 0
+def summary(app: web.Application) -> str:
+    return f"answered {app['counts']['requests']} requests, {app['counts']['directions']} directions"
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(serve_main(sys.argv[1:], __doc__.splitlines()[0], make_app, summary))

@@ -12,8 +12,6 @@ the provider.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import sys
 from collections import Counter
@@ -22,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import serve_until_signalled  # noqa: E402
+from bench.common import serve_main  # noqa: E402
 
 OK = json.dumps({"code": 0, "message": "OK"}).encode()
 
@@ -53,20 +51,9 @@ def make_app(token: str) -> web.Application:
     return app
 
 
-async def serve(token: str, port: int) -> None:
-    app = make_app(token)
-    await serve_until_signalled(app, port)
-    print(f"accepted {app['accepted']['count']}", flush=True)
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args(argv)
-    asyncio.run(serve(args.token, args.port))
-    return 0
+def summary(app: web.Application) -> str:
+    return f"accepted {app['accepted']['count']}"
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(serve_main(sys.argv[1:], __doc__.splitlines()[0], make_app, summary))

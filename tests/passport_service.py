@@ -16,10 +16,12 @@ import asyncio
 
 from aiohttp import web
 
+from tests.local_server import LocalServer
+
 PATH = "/emails"
 
 
-class PassportService:
+class PassportService(LocalServer):
     def __init__(self, token: str = "passport-token", *, slow_seconds: float = 30.0) -> None:
         self.token = token
         self.slow_seconds = slow_seconds
@@ -27,26 +29,13 @@ class PassportService:
         self.emails: dict[str, str | None] = {}
         self.asked: list[str] = []
         self.protocol_errors: list[str] = []
-        self.port: int | None = None
-        self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{PATH}"
+        return f"{self.base_url}{PATH}"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get(PATH, self._email)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.1, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _email(self, http: web.Request) -> web.StreamResponse:
         if http.headers.get("Authorization") != f"Bearer {self.token}":

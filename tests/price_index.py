@@ -29,6 +29,8 @@ from collections import Counter
 
 from aiohttp import web
 
+from tests.local_server import LocalServer
+
 MODES = ("ok", "error", "garbage", "slow", "short", "negative")
 LEG = {
     "departure_time": "12:00", "arrival_time": "13:10", "departure_date": "15.02", "arrival_date": "15.02",
@@ -41,7 +43,7 @@ def default_price(qkey: str) -> float:
     return float(1000 + zlib.crc32(qkey.encode()) % 9000)
 
 
-class PriceIndex:
+class PriceIndex(LocalServer):
     def __init__(self, token: str = "price-index-token", *, slow_seconds: float = 30.0) -> None:
         self.token = token
         self.slow_seconds = slow_seconds
@@ -55,26 +57,13 @@ class PriceIndex:
         self.fail_qkeys: set[str] = set()
         self.requests: list[list[dict]] = []
         self.protocol_errors: list[str] = []
-        self.port: int | None = None
-        self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.base_url
 
-    async def start(self) -> None:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/min_prices", self._min_prices)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.1, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port or 0, reuse_address=True)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     def asked(self) -> Counter[str]:
         return Counter(direction["qkey"] for request in self.requests for direction in request)

@@ -29,6 +29,8 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
+from tests.local_server import LocalServer
+
 MODES = ("ok", "error", "busy", "slow", "garbage", "reject")
 OK_BODY = {"code": 0, "message": "OK"}
 
@@ -51,7 +53,7 @@ class Request:
     finished_at: datetime | None = None  # answered, or abandoned by the client
 
 
-class Provider:
+class Provider(LocalServer):
     def __init__(self, token: str, *, slow_seconds: float = 30.0) -> None:
         self.token = token
         self.slow_seconds = slow_seconds
@@ -63,31 +65,16 @@ class Provider:
         self.protocol_errors: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self.port: int | None = None
         self._script: tuple[int, str] | None = None
-        self._runner: web.AppRunner | None = None
 
     # -- control ------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/send"
+        return f"{self.base_url}/send"
 
-    async def start(self) -> None:
-        """Listen on 127.0.0.1: on a free port the first time, on the same port after a stop."""
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post(r"/send/{id:\d+}", self._send)
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.1, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port or 0, reuse_address=True)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        """Go down: close the listening socket and every open connection."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     def fail_first(self, count: int, mode: str) -> None:
         """Answer the first `count` requests for each message id in `mode`, later ones in `self.mode`."""
