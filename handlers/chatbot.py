@@ -3,8 +3,11 @@
 The site sends a sender profile's templates (`templates/`), then asks which text each man of a
 search should get (`mailing/`); the choice is written to the message log as it is answered
 (storage/chat.py); the site reports each send (`report/`): sent, or failed (the template is free
-for that man again). Requests need a service token; without one the answer is a 403. Every answer
+for that man again). Requests need a service token, or come from the site's pages with the CSRF
+cookie and header (server/csrf.py: `csrf/` sets the cookie; `OPTIONS` answers preflights);
+without either the answer is a 403. Answers to an allowed origin carry CORS headers. Every answer
 is {"result": true, ...}; errors are {"result": false, "error": ..., "errors": {field: [...]}}.
+Bodies are JSON of up to 1 MiB, a mailing's up to `MAX_MAILING_BODY`.
 """
 
 from __future__ import annotations
@@ -14,12 +17,16 @@ from aiohttp import web
 import orjson
 
 from handlers.chatbot_schemas import MailingIn, Profile, ReportIn, TemplatesIn
-from server.errors import BadRequest, Forbidden, HeraldError, NotFound
-from server.families import Family, ServiceToken
+from server import csrf
+from server.errors import BadRequest, HeraldError, NotFound
+from server.families import Family
 from server.http import read_body, respond, route, validate
 from server.keys import DB
 from server.timeutil import parse_datetime
 from storage import chat
+
+
+MAX_MAILING_BODY = 32 * 2**20  # 10,000 men as the site sends them (full profiles) are about 10 MB
 
 
 def chatbot_error(error: HeraldError) -> dict:
@@ -42,7 +49,7 @@ async def templates(request: web.Request) -> web.Response:
 
 
 async def mailing(request: web.Request) -> web.Response:
-    data = validate(MailingIn, await read_body(request)).data
+    data = validate(MailingIn, await read_body(request, max_size=MAX_MAILING_BODY)).data
     men = [_person(user) for user in data.users]
     chosen = await chat.give(request.app[DB], str(data.female_id), men)
     if chosen is None:
@@ -63,16 +70,43 @@ async def report(request: web.Request) -> web.Response:
     return respond({"result": True, "status": status})
 
 
+async def csrf_token(request: web.Request) -> web.Response:
+    """The entry point of browser calls: a new csrftoken cookie, and the token in the body."""
+    token = csrf.new_token()
+    response = respond({"result": True, "csrftoken": token})
+    csrf.set_cookie(response, request, token)
+    return response
+
+
+def preflight(methods: str):
+    async def answer(request: web.Request) -> web.Response:
+        csrf.refuse_origin(request)
+        return web.Response(status=204, headers=csrf.preflight_headers(request, methods))
+    return answer
+
+
+async def csrf_preflight(request: web.Request) -> web.Response:
+    """The entry point's preflight never refuses (the route needs no credentials); only an allowed
+    origin gets the CORS headers, so the browser refuses the others."""
+    if csrf.allowed_origin(request) is None:
+        return web.Response(status=204, headers=csrf.cors_headers(request))
+    return web.Response(status=204, headers=csrf.preflight_headers(request, "GET, OPTIONS"))
+
+
 routes = [
-    route("POST", "/chatbot/templates/", templates),
-    route("POST", "/chatbot/mailing/", mailing),
-    route("POST", "/chatbot/report/", report),
+    route("GET", "/chatbot/csrf/", csrf_token),
+    route("OPTIONS", "/chatbot/csrf/", csrf_preflight),
+    *[r for path, handler in (("/chatbot/templates/", templates), ("/chatbot/mailing/", mailing),
+                              ("/chatbot/report/", report))
+      for r in (route("POST", path, handler), route("OPTIONS", path, preflight("POST, OPTIONS")))],
 ]
 
 FAMILY = Family(
     "chatbot",
     routes=routes,
     prefixes=("/chatbot/",),
-    auth=ServiceToken(challenge=None, refused=Forbidden),
+    auth=csrf.CsrfOrToken(),
+    public=("/chatbot/csrf",),
     error_body=chatbot_error,
+    response_headers=csrf.cors_headers,
 )

@@ -1,19 +1,27 @@
 """The chatbot's request bodies (seed 000), JSON only, read strictly: a number where the seed
-has a number (`id_user`, `female_id`), a list of strings where it has texts."""
+has a number (`id_user`, `female_id`; a whole number written `2.0` is the number 2, as JSON
+Schema's `integer` says), a list of strings where it has texts."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from server.timeutil import parse_datetime
 
 MAX_TEMPLATES = 1000
 MAX_TEMPLATE_LENGTH = 4000
 MAX_MEN = 10_000
-SiteId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+def _whole_number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Whole = BeforeValidator(_whole_number)
+SiteId = Annotated[int, Whole, Field(ge=1, le=2**63 - 1)]
 
 
 class _Body(BaseModel):
@@ -25,7 +33,7 @@ class Profile(_Body):
 
     id_user: SiteId
     name: str | None = None
-    age: Annotated[int, Field(ge=0, le=999)] | None = None
+    age: Annotated[int, Whole, Field(ge=0, le=999)] | None = None
     gender: str | None = None
     country: str | None = None
     city: str | None = None
@@ -58,7 +66,7 @@ class TemplatesIn(_Body):
 
 class MailingData(_Body):
     users: list[Profile] = Field(max_length=MAX_MEN)
-    count: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    count: Annotated[int, Whole, Field(ge=0, le=2**63 - 1)] | None = None
     female_id: SiteId
 
 

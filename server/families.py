@@ -12,7 +12,7 @@ paths). Handlers and domain code raise `server.errors` types and never build err
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -84,7 +84,8 @@ class Family:
     also `/send_sms/`), `prefixes` own every path that starts with them; `public` are prefixes of
     the family's paths that need no credentials; `pagination(request)` reads a page's parameters
     and wraps a page in the family's envelope; `path_ids` map a path prefix to the log key its
-    `{id}` goes under (`client_id=5` for /Clients/5/)."""
+    `{id}` goes under (`client_id=5` for /Clients/5/); `response_headers(request)` are headers
+    every answer of the family carries, errors too (the chatbot's CORS headers)."""
 
     name: str
     routes: Sequence[web.AbstractRouteDef]
@@ -95,6 +96,7 @@ class Family:
     error_body: Callable[[HeraldError], dict] = drf_error
     pagination: Callable[[web.Request], Any] | None = None
     path_ids: tuple[tuple[str, str], ...] = ()
+    response_headers: Callable[[web.Request], Mapping[str, str]] | None = None
 
     def auth_for(self, path: str) -> Auth:
         return PUBLIC if path.startswith(self.public) else self.auth

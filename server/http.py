@@ -38,23 +38,39 @@ def respond(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-async def read_body(request: web.Request) -> dict[str, Any]:
+async def read_body(request: web.Request, max_size: int | None = None) -> dict[str, Any]:
     """The request's fields, from a JSON object or from form data (`curl -d`; multipart too).
 
     A body that cannot be read as what its Content-Type says is a 400 that says why. The text of
     the fields a handler reads is checked by `validate`; unknown fields are ignored, whatever they hold.
+    A body over `max_size` bytes (default: the app's `client_max_size`, aiohttp's 1 MiB) is a 413;
+    a route that takes more says so (a multipart body keeps the app's limit).
     """
     if not request.body_exists:
         return {}
     if request.content_type == "application/json":
-        data = _json_object(await request.read(), _charset(request))
+        data = _json_object(await _raw(request, max_size), _charset(request))
     elif request.content_type == "application/x-www-form-urlencoded":
-        data = dict(_urlencoded(await request.read(), _charset(request), "request body"))
+        data = dict(_urlencoded(await _raw(request, max_size), _charset(request), "request body"))
     elif request.content_type == "multipart/form-data":
         data = await _multipart(request)
     else:
         raise UnsupportedMediaType(f'Unsupported media type "{request.content_type}" in request.')
     return data
+
+
+async def _raw(request: web.Request, max_size: int | None) -> bytes:
+    """The body's bytes, read up to `max_size` (None: `request.read()` and the app's limit)."""
+    if max_size is None:
+        return await request.read()
+    if request.content_length is not None and request.content_length > max_size:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_size, actual_size=request.content_length)
+    body = bytearray()
+    while chunk := await request.content.read(2**16):
+        body += chunk
+        if len(body) > max_size:
+            raise web.HTTPRequestEntityTooLarge(max_size=max_size, actual_size=len(body))
+    return bytes(body)
 
 
 def query(request: web.Request) -> dict[str, str]:

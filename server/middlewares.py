@@ -1,5 +1,6 @@
-"""Middlewares, outermost first: request log and metrics, errors in each family's envelope,
-authentication by each family's strategy. Each asks the request's family (server/families.py).
+"""Middlewares, outermost first: request log and metrics, errors in each family's envelope (and the
+family's `response_headers` on every answer), authentication by each family's strategy. Each asks
+the request's family (server/families.py).
 
 The request log names the query's parameters but keeps only the values of those known to be
 harmless (`limit=25`); emails, sessions, passport ids, link keys and tokens are logged as `***`.
@@ -18,7 +19,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from server.errors import BadRequest, HeraldError, MethodNotAllowed, NotFound, ServiceUnavailable, Unauthorized
-from server.families import request_family
+from server.families import Family, request_family
 from server.http import respond
 from server.keys import METRICS
 from server.protocol import describe_body
@@ -78,7 +79,7 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> HeraldError:
 async def errors(request: web.Request, handler) -> web.StreamResponse:
     family = request_family(request)
     try:
-        return await handler(request)
+        return _with_family_headers(family, request, await handler(request))
     except HeraldError as exc:
         error, headers = exc, {}
     except web.HTTPException as exc:
@@ -102,6 +103,12 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
         headers["Retry-After"] = str(error.retry_after)
     response = respond(family.error_body(error), error.status)
     response.headers.update(headers)
+    return _with_family_headers(family, request, response)
+
+
+def _with_family_headers(family: Family, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    if family.response_headers is not None and not response.prepared:
+        response.headers.update(family.response_headers(request))
     return response
 
 

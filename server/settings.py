@@ -140,6 +140,23 @@ class SubscriptionSettings(Section):
         return self
 
 
+def _origin(value: str) -> str:
+    scheme, _, rest = value.partition("://")
+    if scheme not in ("http", "https") or not rest or "/" in rest or value != value.strip():
+        raise ValueError(f"{value!r} is not an origin: scheme://host[:port], e.g. 'https://victoriabrides.com', "
+                         "with no path or trailing slash")
+    return value
+
+
+Origin = Annotated[str, AfterValidator(_origin)]
+
+
+class ChatbotSettings(Section):
+    """Browser calls of /chatbot/ (server/csrf.py): the pages' origins; none = server calls only."""
+
+    allowed_origins: list[Origin] = []
+
+
 class Settings(Section):
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
@@ -150,6 +167,7 @@ class Settings(Section):
     email: EmailSettings = EmailSettings()
     reports: ReportSettings = ReportSettings()
     subscriptions: SubscriptionSettings = SubscriptionSettings()
+    chatbot: ChatbotSettings = ChatbotSettings()
     _deprecated: tuple[str, ...] = PrivateAttr(default=())
 
     @property

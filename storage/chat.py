@@ -10,6 +10,7 @@ each template's messages that did not fail.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -67,33 +68,90 @@ def add_templates(tx: WriteTransaction, profile: Person, texts: Iterable[str]) -
                for text in dict.fromkeys(texts))
 
 
+def _upsert_all(tx: WriteTransaction, people: Iterable[Person]) -> dict[str, int]:
+    """`_upsert` of each person, {id_user: contact id}: one read finds those the directory knows;
+    only the new and the changed are written."""
+    people = list(people)
+    known: dict[str, Any] = {}
+    for row in tx.fetch_all(Q.chat_men_by_site_id, {"ids": orjson.dumps([p.id_user for p in people]).decode()}):
+        known.setdefault(row["id_user"], row)
+    ids = {}
+    for person in people:
+        row = known.get(person.id_user)
+        if row is not None and row["name"] == person.name:
+            attributes = orjson.loads(row["attributes"])
+            if {**attributes, **person.attributes} == attributes:
+                ids[person.id_user] = row["id"]
+                continue
+        ids[person.id_user] = _upsert(tx, person)
+    return ids
+
+
+def _least_given_not_held(heap: list[tuple[int, int]], given: dict[int, int], held: set[int]) -> int | None:
+    """The template given least (ties: the oldest) that is not in `held`, now counted as given
+    once more in `given` and in `heap` (of (given, id)); None when `held` has them all."""
+    if len(held) >= len(given):  # held: this profile's templates only
+        return None
+    skipped = []
+    while (entry := heapq.heappop(heap))[1] in held:
+        skipped.append(entry)
+    for other in skipped:
+        heapq.heappush(heap, other)
+    template_id = entry[1]
+    given[template_id] += 1
+    heapq.heappush(heap, (given[template_id], template_id))
+    return template_id
+
+
 @writes
 def give(tx: WriteTransaction, profile_id_user: str, men: Iterable[Person]) -> dict[str, str] | None:
     """Each man (upserted into the directory) given one of the profile's templates: {id_user: text}
-    of those who got one. None when the profile has no templates."""
+    of those who got one. None when the profile has no templates.
+
+    Set-based: one read finds the men in the directory, one the templates they hold, one insert
+    writes every choice (only men new or changed are written one by one, by storage/contacts.py).
+    A choice whose key is taken all the same (the unique key decides, not this read) is chosen again."""
     profile_id = contacts.find_id_by_external_id(tx, SYSTEM, profile_id_user)
     rows = tx.fetch_all(Q.chat_templates_of, {"profile": profile_id}) if profile_id is not None else []
     if not rows:
         return None
     sender = sender_of(profile_id)
     texts = {row["id"]: row["text"] for row in rows}
-    given = {row["id"]: row["given"] for row in rows}
-    added: dict[int, int] = {}
+    given_before = {row["id"]: row["given"] for row in rows}
+    given = dict(given_before)
+    heap = [(count, template_id) for template_id, count in given.items()]
+    heapq.heapify(heap)
+    team = {man.id_user: man for man in men}
+    contact_of = _upsert_all(tx, team.values())
+    held = messages.chat_templates_held(tx, sender, contact_of.values())
     chosen: dict[str, str] = {}
-    for man in {man.id_user: man for man in men}.values():
-        contact_id = _upsert(tx, man)
-        had = messages.chat_templates_given(tx, contact_id)
-        for template_id in sorted((t for t in texts if t not in had), key=lambda t: (given[t], t)):
-            body = fill(texts[template_id], man.attributes)
-            payload = orjson.dumps({"template_id": template_id, "id_user": man.id_user}).decode()
-            if messages.enqueue(tx, CHANNEL, contact_id, body=body, payload=payload, sender=sender,
-                                dedupe_key=f"chat:{template_id}:{contact_id}") is not None:
-                given[template_id] += 1
-                added[template_id] = added.get(template_id, 0) + 1
+    choosing = list(team.values())
+    while choosing:
+        picks: dict[str, tuple[Person, int, str]] = {}
+        for man in choosing:
+            contact_id = contact_of[man.id_user]
+            template_id = _least_given_not_held(heap, given, held.setdefault(contact_id, set()))
+            if template_id is not None:
+                picks[f"chat:{template_id}:{contact_id}"] = (man, template_id, fill(texts[template_id], man.attributes))
+        written = messages.enqueue_chat(tx, sender, (
+            {"contact_id": contact_of[man.id_user], "body": body, "dedupe_key": key,
+             "payload": orjson.dumps({"template_id": template_id, "id_user": man.id_user}).decode()}
+            for key, (man, template_id, body) in picks.items()))
+        choosing = []
+        for key, (man, template_id, body) in picks.items():
+            if key in written:
                 chosen[man.id_user] = body
-                break
-    tx.execute_many(Q.add_chat_template_given, ({"id": t, "n": n} for t, n in added.items()))
-    return chosen
+            else:
+                given[template_id] -= 1
+                held[contact_of[man.id_user]].add(template_id)
+                choosing.append(man)
+        if choosing:
+            heap = [(count, template_id) for template_id, count in given.items()]
+            heapq.heapify(heap)
+    tx.execute_many(Q.add_chat_template_given, ({"id": template_id, "n": count - given_before[template_id]}
+                                                for template_id, count in given.items()
+                                                if count != given_before[template_id]))
+    return {id_user: chosen[id_user] for id_user in team if id_user in chosen}
 
 
 @writes

@@ -116,6 +116,24 @@ def chat_templates_given(tx: WriteTransaction, contact_id: int) -> set[int]:
     return {int(row[0].split(":")[1]) for row in tx.fetch_all(Q.chat_keys_of_contact, {"contact_id": contact_id})}
 
 
+def chat_templates_held(tx: WriteTransaction, sender: str, contact_ids: Iterable[int]) -> dict[int, set[int]]:
+    """`chat_templates_given` of many contacts at once, of one sender's messages: {contact id:
+    template ids} (a contact who holds none is left out)."""
+    held: dict[int, set[int]] = {}
+    for contact_id, key in tx.fetch_all(Q.chat_keys_of_contacts, {"contacts": _ids(contact_ids), "sender": sender}):
+        held.setdefault(contact_id, set()).add(int(key.split(":")[1]))
+    return held
+
+
+def enqueue_chat(tx: WriteTransaction, sender: str, rows: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The chatbot's messages from `sender`, one per row (contact_id, body, payload as JSON text,
+    dedupe_key), in one statement, as `enqueue` makes them; returns the dedupe keys written (a key
+    another message holds is not)."""
+    written = tx.fetch_all(Q.enqueue_chat_messages, {"rows": json.dumps(list(rows), ensure_ascii=False),
+                                                     "sender": sender, "now": _now()})
+    return {row[0] for row in written}
+
+
 @dataclass(frozen=True)
 class ChatReport:
     """What the site says of one chatbot message it was to send."""

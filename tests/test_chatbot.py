@@ -85,31 +85,38 @@ async def test_a_man_gets_each_template_once_least_given_first_then_is_left_out(
     assert body == {"result": True, "received": 1, "data": {"2": "c", "3": "a"}}
 
 
-async def test_many_men_exhaust_the_templates_over_many_calls_without_a_repeat(client):
-    await add(client, [f"t{n}" for n in range(5)])
-    men = [man(n) for n in range(1, 41)]
-    got: dict[str, list[str]] = {}
-    for call in range(7):
-        body = await mail(client, men[call % 3::2])
+async def test_a_thousand_men_exhaust_fifty_templates_over_many_calls_without_a_repeat(client):
+    await add(client, [f"t{n}" for n in range(50)])
+    men = [man(n) for n in range(1, 1001)]
+    got: dict[str, list[str]] = {str(m["id_user"]): [] for m in men}
+    call = 0
+    while any(len(texts) < 50 for texts in got.values()):
+        batch = [m for n, m in enumerate(men) if n // 100 != call % 10]  # 900 men, another 100 left aside each time
+        had_all = {str(m["id_user"]) for m in batch if len(got[str(m["id_user"])]) == 50}
+        body = await mail(client, batch)
+        assert set(body["data"]) == {str(m["id_user"]) for m in batch} - had_all  # the right men left out
+        assert body["received"] == len(had_all)
         for id_user, text in body["data"].items():
-            got.setdefault(id_user, []).append(text)
-        assert body["received"] == sum(1 for m in men[call % 3::2] if str(m["id_user"]) not in body["data"])
-    assert all(len(texts) == len(set(texts)) <= 5 for texts in got.values())
-    assert any(len(texts) == 5 for texts in got.values())
+            got[id_user].append(text)
+        call += 1
+        assert call < 70
+    assert all(sorted(texts) == sorted(f"t{n}" for n in range(50)) for texts in got.values())  # each once
+    assert await mail(client, men) == {"result": True, "received": 1000, "data": {}}
 
 
 async def test_twenty_concurrent_calls_over_overlapping_men_never_repeat_a_template(client):
-    await add(client, [f"t{n}" for n in range(8)])
-    calls = [mail(client, [man(n) for n in range(start, start + 10)]) for start in range(1, 21)]
-    answers = await asyncio.gather(*calls)
+    await add(client, [f"t{n}" for n in range(50)])
+    batches = [range(1 + 50 * i, 501 + 50 * i) for i in range(20)]  # 500 men each; a man is in up to 10
+    answers = await asyncio.gather(*(mail(client, [man(n) for n in batch]) for batch in batches))
     per_man = Counter()
     pairs = Counter()
     for body in answers:
+        assert body["received"] == 0
         for id_user, text in body["data"].items():
             pairs[(id_user, text)] += 1
             per_man[id_user] += 1
     assert pairs and max(pairs.values()) == 1
-    assert per_man["10"] == 8  # ten calls include man 10, eight templates: two are left out
+    assert per_man == Counter({str(n): sum(n in batch for batch in batches) for batch in batches for n in batch})
     db = client.app[DB]
     keys = await db.fetch_all("SELECT dedupe_key FROM messages WHERE channel = 'chat'")
     assert len(keys) == sum(per_man.values()) == len({row[0] for row in keys})

@@ -153,6 +153,28 @@ SELECT total_changes();
 SELECT dedupe_key FROM messages
 WHERE contact_id = :contact_id AND channel = 'chat' AND dedupe_key IS NOT NULL AND status != 'cancelled';
 
+-- name: chat_keys_of_contacts
+-- The same for the contacts in the JSON list :contacts, of one sender's messages: one range of
+-- messages_contact per contact.
+SELECT contact_id, dedupe_key FROM messages
+WHERE contact_id IN (SELECT value FROM json_each(:contacts)) AND channel = 'chat' AND sender = :sender
+  AND dedupe_key IS NOT NULL AND status != 'cancelled';
+
+-- name: enqueue_chat_messages
+-- The chatbot's choices, one pending message per row of the JSON list :rows ({contact_id, body,
+-- payload, dedupe_key}), in one statement: enqueue_message's rule for a dedupe key already taken
+-- (nothing, unless that message was cancelled: then it is due again). Returns the keys written.
+INSERT INTO messages (contact_id, channel, direction, status, body, payload, sender, dedupe_key,
+                      attempts, next_attempt_at, created_at, updated_at)
+SELECT json_extract(value, '$.contact_id'), 'chat', 'out', 'pending', json_extract(value, '$.body'),
+       json_extract(value, '$.payload'), :sender, json_extract(value, '$.dedupe_key'), 0, :now, :now, :now
+FROM json_each(:rows) WHERE true
+ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO UPDATE
+SET status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, body = excluded.body,
+    payload = excluded.payload, sender = excluded.sender, last_error = NULL, updated_at = excluded.updated_at
+WHERE messages.status = 'cancelled'
+RETURNING dedupe_key;
+
 -- name: chat_message_reported
 -- The chatbot's message the site has already reported under its own id :site_id.
 SELECT id, status FROM messages
