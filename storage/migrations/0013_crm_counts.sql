@@ -97,3 +97,6 @@ UNION ALL
 SELECT 'tag', t.tag, count(*) FROM contact_tags t JOIN contacts c ON c.id = t.contact_id
 WHERE c.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM platform_users p WHERE p.contact_id = c.id)
 GROUP BY t.tag;
+
+-- An account's price-alert subscriptions (its subscribeHistory) are found through its subscribers.
+CREATE INDEX subscribers_contact ON subscribers (contact_id);
