@@ -4,8 +4,10 @@ fields are written by storage/contacts.py, its orders by storage/orders.py.
 
 An account is a live contact that is not a chatbot sender profile (platform_users.contact_id).
 Pages are rendered as JSON by SQLite (one string per page). A page without a filter or with one
-tag, and its count (migration 0013's account_counts), are indexed reads run inline; several tags
-or a search `q` are read on the thread reader (`db.slow`): a search scans the directory.
+tag, and its count (migration 0013's account_counts), are indexed reads run inline; a page past
+DEEP_OFFSET (OFFSET steps through the index), several tags (counted over their contact_tags
+ranges) or a search `q` (a scan of the directory) are read on the thread reader (`db.slow`), so
+that they never stall the event loop.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from storage.sql import Q
 
 _NOT_DIGITS = re.compile(r"\D")
 _PHONE_LIKE = re.compile(r"^[\d\s()+.-]*\d[\d\s()+.-]*$")  # a search for a phone number (or part of one)
+DEEP_OFFSET = 2000  # a page further than this steps through that many index entries: read off the loop
 MAX_LINKED_ORDERS = 1000  # an account's detail links its newest orders, up to this many
 
 
@@ -69,7 +72,8 @@ async def page(db: Database, where: Filter, *, limit: int, offset: int) -> Page:
         if offset >= total:
             return Page(total, 0, _EMPTY)
         query = Q.accounts_page if tag is None else Q.accounts_page_tagged
-        row = await db.fetch_one(query, {"tag": tag, **window})
+        reader = db if offset < DEEP_OFFSET else db.slow
+        row = await reader.fetch_one(query, {"tag": tag, **window})
     else:
         params = _matching_params(where)
         count = Q.count_accounts_with_any_tag if where.q is None else Q.count_accounts_matching
