@@ -115,10 +115,10 @@ async def _detail(request: web.Request, account_id: int, status: int = 200, incl
 
 def _filter(query: dict[str, str]) -> accounts.Filter:
     tags = tuple(sorted({tag.strip() for tag in query.get("filter[tags]", "").split(",") if tag.strip()}))
-    q = query.get("q", "").strip() or None
-    if q is not None and len(q) > MAX_QUERY:
+    q = query.get("q", "")
+    if len(q) > MAX_QUERY:
         raise BadRequest.field("q", f"Ensure this field has no more than {MAX_QUERY} characters.")
-    return accounts.Filter(tags=tags, q=q)
+    return accounts.Filter(tags=tags, q=q.strip() or None)
 
 
 # -- accounts ------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ families find. Tags are a list of strings or, in a form, one comma-separated val
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -20,44 +21,56 @@ from server.text import one_line
 from storage import orders
 
 MAX_NAME = 200
-MAX_PRICE = Decimal(10) ** 12
+MAX_PRICE = Decimal(10) ** 12 - 1
+_WORD = re.compile(r" *[A-Za-z0-9_-]{1,50} *")
+_DECIMAL = re.compile(r" *[0-9]{1,12}(\.[0-9]{1,6})? *")
+_LOCALE = re.compile(r" *([A-Za-z]{2,3})(?:_([A-Za-z]{2}))? *")
 INCLUDES = ("contactedUsers", "orders")
 
 
 def _text(value: Any) -> Any:
-    """One line, trimmed, not blank (a non-string is left for the type check to refuse)."""
+    """One line of at most MAX_NAME characters, trimmed of spaces, not blank (a non-string is left
+    for the type check to refuse)."""
     if not isinstance(value, str):
         return value
     one_line(value)
-    if not value.strip():
+    if len(value) > MAX_NAME:
+        raise ValueError(f"Ensure this field has no more than {MAX_NAME} characters.")
+    if not value.strip(" "):
         raise ValueError("This field may not be blank.")
-    return value.strip()
+    return value.strip(" ")
 
 
 def _upper_word(value: Any) -> Any:
-    """`FACEBOOK`, `yandex_money` -> upper case; letters, digits, `_` and `-` only."""
+    """`FACEBOOK`, ` yandex_money ` -> upper case; 1-50 ASCII letters, digits, `_` and `-`."""
     if not isinstance(value, str):
         return value
     one_line(value)
-    word = value.strip().upper()
-    if not (1 <= len(word) <= 50 and word.replace("_", "").replace("-", "").isalnum() and word.isascii()):
-        raise ValueError("Must be 1-50 letters, digits, '_' or '-', e.g. FACEBOOK.")
-    return word
+    if not _WORD.fullmatch(value):
+        raise ValueError(f"{value!r} is not 1-50 letters, digits, '_' or '-', e.g. FACEBOOK.")
+    return value.strip(" ").upper()
 
 
 def _price(value: Any) -> str:
-    """A JSON number or a decimal string (`199.90`) -> its decimal text, as written."""
+    """A JSON number or a decimal string (`199.90`) -> its decimal text (a string as written)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError("Must be a number, e.g. 199.90.")
-    try:
-        price = Decimal(one_line(value).strip() if isinstance(value, str) else repr(value))
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a number, e.g. 199.90.") from None
-    if not price.is_finite() or price < 0 or price >= MAX_PRICE or (isinstance(value, str) and "e" in value.lower()):
-        raise ValueError("Must be a decimal number from 0 to 999999999999.999999, e.g. 199.90.")
-    if price.as_tuple().exponent < -6:
-        raise ValueError("At most 6 digits after the decimal point.")
-    return str(price) if isinstance(value, str) else format(price, "f")
+    if isinstance(value, str):
+        one_line(value)
+        if not _DECIMAL.fullmatch(value):
+            raise ValueError(f"{value!r} is not a decimal number such as 199.90 (at most 12 digits, "
+                             "6 after the point).")
+        return value.strip(" ")
+    price = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not price.is_finite() or not 0 <= price <= MAX_PRICE:
+        raise ValueError(f"Must be from 0 to {MAX_PRICE}.")
+    return format(price, "f")
+
+
+def _currency(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r" *[A-Za-z]{3} *", value):
+        raise ValueError(f"{value!r} is not a currency code such as RUB.")
+    return _upper_word(value)
 
 
 def _timezone(value: Any) -> str:
@@ -65,17 +78,18 @@ def _timezone(value: Any) -> str:
 
 
 def _locale(value: Any) -> Any:
-    if isinstance(value, str):
-        one_line(value)
-        parts = value.strip().split("_")
-        if not (1 <= len(parts) <= 2 and parts[0].isascii() and parts[0].isalpha() and 2 <= len(parts[0]) <= 3
-                and (len(parts) == 1 or (parts[1].isascii() and parts[1].isalpha() and len(parts[1]) == 2))):
-            raise ValueError(f"{value!r} is not a locale such as en_US or ru.")
-        return parts[0].lower() + ("_" + parts[1].upper() if len(parts) == 2 else "")
-    return value
+    """`en_us` -> `en_US`, `RU` -> `ru`."""
+    if not isinstance(value, str):
+        return value
+    one_line(value)
+    found = _LOCALE.fullmatch(value)
+    if found is None:
+        raise ValueError(f"{value!r} is not a locale such as en_US or ru.")
+    language, country = found.groups()
+    return language.lower() + (f"_{country.upper()}" if country else "")
 
 
-Name = Annotated[str, BeforeValidator(_text), Field(max_length=MAX_NAME)]
+Name = Annotated[str, BeforeValidator(_text)]
 Word = Annotated[str, BeforeValidator(_upper_word)]
 Phone = Annotated[str, BeforeValidator(normalize_phone)]
 Locale = Annotated[str | None, BeforeValidator(_locale)]
@@ -165,7 +179,7 @@ class OrderIn(_Body):
 
     accountId: AccountId  # noqa: N815
     price: Price
-    currency: Annotated[str, BeforeValidator(_upper_word), Field(pattern=r"^[A-Z]{3}$")]
+    currency: Annotated[str, BeforeValidator(_currency)]
     paymentMethod: Word  # noqa: N815
     status: Literal[orders.STATUSES] = "NEW"  # type: ignore[valid-type]
 
@@ -185,7 +199,7 @@ class UserIn(_Body):
 
 def includes(raw: str | None) -> set[str]:
     """`include=contactedUsers,orders` -> the names; an unknown one is a ValueError naming it."""
-    names = {name.strip() for name in (raw or "").split(",") if name.strip()}
+    names = {name.strip(" ") for name in (raw or "").split(",") if name.strip(" ")}
     unknown = sorted(names - set(INCLUDES))
     if unknown:
         raise ValueError(f"Unknown include {', '.join(unknown)}: give any of {', '.join(INCLUDES)}.")
