@@ -420,3 +420,46 @@ async def test_every_crm_route_is_a_401_without_credentials(client, route):
         assert body["status"] == 0 and body["error"]
     response = await client.request(route.method, concrete(route.path), json={}, headers=TOKEN)
     assert response.status != 401
+
+
+# -- the document ----------------------------------------------------------------------------------
+
+
+async def test_live_crm_answers_match_the_documented_schemas(client):
+    from tests.test_openapi import Checker
+
+    check = Checker(client)
+    await check("GET", "/api/v1/accounts", 401)
+    account = await check("POST", "/api/v1/accounts", 201, json={
+        "name": "Kurt Bowie", "tags": ["tag3"], "from": "FACEBOOK", "phone": "+7 977 405-33-29", "gender": "FEMALE",
+        "locale": "en_US", "subscribeHistory": [{"tunnelName": "T", "leadgentoolName": "L", "trafficSource": "S"}]},
+        headers=LEELOO)
+    one = {"id": account["data"]["id"]}
+    await check("POST", "/api/v1/accounts", 201, data={"name": "Form", "tags": "a,b"}, headers=LEELOO)
+    await check("POST", "/api/v1/accounts", 409, json={"name": "x", "phone": "79774053329"}, headers=LEELOO)
+    await check("POST", "/api/v1/accounts", 400, json={"name": ""}, headers=LEELOO)
+    await check("POST", "/api/v1/accounts", 415, data=b"x", headers={**LEELOO, "Content-Type": "text/plain"})
+    await check("GET", "/api/v1/accounts", 200, query={"filter[tags]": "tag3,a", "q": "o", "limit": "1"}, headers=LEELOO)
+    await check("GET", "/api/v1/accounts", 400, query={"limit": "0"}, headers=LEELOO)
+    user = await check("POST", "/api/v1/users", 201, json={"name": "Robert", "email": "r@example.com"}, headers=LEELOO)
+    await messages.enqueue(client.app[DB], "facebook", int(one["id"]), body="Hi",
+                           sender=platform_users.sender_of(int(user["data"]["id"])))
+    order = await check("POST", "/api/v1/orders", 201, json={
+        "accountId": one["id"], "price": "199.90", "currency": "RUB", "paymentMethod": "YANDEX_MONEY"}, headers=LEELOO)
+    await check("POST", "/api/v1/orders", 404, json={
+        "accountId": "999", "price": 1, "currency": "RUB", "paymentMethod": "X"}, headers=LEELOO)
+    await check("GET", "/api/v1/accounts/{id}", 200, one, query={"include": "contactedUsers,orders"}, headers=LEELOO)
+    await check("GET", "/api/v1/accounts/{id}", 400, one, query={"include": "x"}, headers=LEELOO)
+    await check("GET", "/api/v1/accounts/{id}", 404, {"id": "abc"}, headers=LEELOO)
+    await check("PATCH", "/api/v1/accounts/{id}", 200, one, json={"botStatus": "ADMIN"}, headers=LEELOO)
+    await check("POST", "/api/v1/accounts/{id}/add-tag", 200, one, json={"tag": "vip"}, headers=LEELOO)
+    await check("POST", "/api/v1/accounts/{id}/remove-tag", 200, one, data={"tags": "vip"}, headers=LEELOO)
+    await check("POST", "/api/v1/accounts/{id}/remove-tag", 400, one, json={}, headers=LEELOO)
+    await check("GET", "/api/v1/accounts/{id}/orders", 200, one, headers=LEELOO)
+    await check("GET", "/api/v1/orders/{id}", 200, {"id": order["data"]["id"]}, headers=LEELOO)
+    await check("PATCH", "/api/v1/orders/{id}", 200, {"id": order["data"]["id"]}, json={"status": "SUCCESS"},
+                headers=LEELOO)
+    await check("PATCH", "/api/v1/orders/{id}", 404, {"id": "999"}, json={"status": "SUCCESS"}, headers=LEELOO)
+    await check("GET", "/api/v1/users", 200, headers=LEELOO)
+    await check("GET", "/api/v1/users/{id}", 200, {"id": user["data"]["id"]}, headers=LEELOO)
+    await check("GET", "/api/v1/users/{id}", 404, {"id": "999"}, headers=LEELOO)
