@@ -22,6 +22,7 @@ bench: $(VENV)/installed
 	$(PY) bench/crash.py
 	$(PY) bench/api.py
 	$(PY) bench/subscriptions.py
+	$(PY) bench/crm.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
