@@ -23,6 +23,7 @@ bench: $(VENV)/installed
 	$(PY) bench/api.py
 	$(PY) bench/subscriptions.py
 	$(PY) bench/chatbot.py
+	$(PY) bench/crm.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -8,6 +8,10 @@ address already known finds that contact (`find_by_email`, `find_or_create_by_em
 making another. Emails are kept lower-cased. A family's shape of a contact ("client", "account")
 is built in its handlers, not here.
 
+Every change of a contact's tags (on create, `update`, `set_tags`, `add_tags`, `remove_tags`)
+is logged in its history as a state change, "Tag added: vip" / "Tag removed: vip"
+(messages.record_event), whichever family made it.
+
 A running mailing reaches the contacts that match it while it runs: creating a contact or
 changing its phone, operator code or tags adds it to the running mailings it now matches and
 cancels its unsent messages of those it no longer matches (storage/messages.py). Deleting a
@@ -34,7 +38,8 @@ from storage.db import Database, Reads, WriteTransaction, reads, writes
 from storage.sql import Q
 
 FIELDS = ("phone_number", "operator_code", "email", "name", "timezone", "tags", "source", "external_ids",
-          "attributes")
+          "attributes", "bot_status", "gender", "locale")
+BOT_STATUSES = ("BOT", "ADMIN")  # the CRM's botStatus: a bot answers the account, or a person does
 _MAILING_FIELDS = {"phone_number", "operator_code", "tags"}  # what decides which mailings reach a contact
 
 
@@ -78,13 +83,25 @@ def _now() -> str:
     return to_db(utc_now())
 
 
+def _tags_of(tx: Reads, contact_id: int) -> set[str]:
+    return {row[0] for row in tx.fetch_all(Q.tags_of_contact, {"id": contact_id})}
+
+
+def _log_tag_changes(tx: WriteTransaction, contact_id: int, before: set[str], after: set[str]) -> None:
+    for tag in sorted(after - before):
+        messages.record_event(tx, contact_id, f"Tag added: {tag}")
+    for tag in sorted(before - after):
+        messages.record_event(tx, contact_id, f"Tag removed: {tag}")
+
+
 # -- reads -----------------------------------------------------------------------------------
 
 
 @reads
 def get(conn: Reads, contact_id: int) -> dict[str, Any] | None:
     """The live contact: id, phone_number, operator_code, email, name, timezone, tags (sorted),
-    source, external_ids, attributes, created_at, updated_at; None if there is none."""
+    source, external_ids, attributes, bot_status, gender, locale, created_at, updated_at; None if
+    there is none."""
     row = conn.fetch_one(Q.contact_by_id, {"id": contact_id})
     if row is None:
         return None
@@ -128,7 +145,8 @@ async def timezones(db: Database) -> list[str]:
 def create(tx: WriteTransaction, *, phone_number: str | None = None, operator_code: str | None = None,
            email: str | None = None, name: str | None = None, timezone: str = "UTC", tags: Iterable[str] = (),
            source: str | None = None, external_ids: dict[str, Any] | None = None,
-           attributes: dict[str, Any] | None = None) -> int:
+           attributes: dict[str, Any] | None = None, bot_status: str = "BOT", gender: str | None = None,
+           locale: str | None = None) -> int:
     """A new contact; returns its id. Raises Taken if its phone number or email is another's."""
     email = normalise_email(email)
     _check_free(tx, "phone_number", phone_number, None)
@@ -136,9 +154,11 @@ def create(tx: WriteTransaction, *, phone_number: str | None = None, operator_co
     contact_id = tx.fetch_value(Q.insert_contact, {
         "phone_number": phone_number, "operator_code": operator_code, "email": email, "name": name,
         "timezone": timezone, "source": source, "external_ids": _object(external_ids, "external_ids"),
-        "attributes": _object(attributes, "attributes"), "now": _now()})
+        "attributes": _object(attributes, "attributes"), "bot_status": bot_status, "gender": gender,
+        "locale": locale, "now": _now()})
     if tags:
         tx.execute(Q.insert_tags, {"id": contact_id, "tags": _tags(tags)})
+        _log_tag_changes(tx, contact_id, set(), _tags_of(tx, contact_id))
     if phone_number is not None:
         messages.follow_mailings(tx, contact_id, joined_only=True)
     return contact_id
@@ -189,6 +209,7 @@ def update(tx: WriteTransaction, contact_id: int, /, **changes: Any) -> dict[str
     if "tags" in changes:
         tx.execute(Q.delete_tags, {"id": contact_id})
         tx.execute(Q.insert_tags, {"id": contact_id, "tags": _tags(changes["tags"])})
+        _log_tag_changes(tx, contact_id, set(current["tags"]), _tags_of(tx, contact_id))
     if changes.keys() & _MAILING_FIELDS:
         messages.follow_mailings(tx, contact_id)
     return get(tx, contact_id)
@@ -197,10 +218,12 @@ def update(tx: WriteTransaction, contact_id: int, /, **changes: Any) -> dict[str
 def _change_tags(tx: WriteTransaction, contact_id: int, query: str | None, tags: Iterable[str]) -> bool:
     if not tx.execute(Q.touch_contact, {"id": contact_id, "now": _now()}):
         return False
+    before = _tags_of(tx, contact_id)
     if query is None:
         tx.execute(Q.delete_tags, {"id": contact_id})
         query = Q.insert_tags
     tx.execute(query, {"id": contact_id, "tags": _tags(tags)})
+    _log_tag_changes(tx, contact_id, before, _tags_of(tx, contact_id))
     messages.follow_mailings(tx, contact_id)
     return True
 

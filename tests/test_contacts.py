@@ -27,7 +27,8 @@ async def test_a_contact_keeps_every_familys_fields(db: Database):
     assert {key: value for key, value in contact.items() if key not in ("created_at", "updated_at")} == {
         "id": contact_id, "phone_number": "79001234567", "operator_code": "900", "email": "vasya@example.com",
         "name": "Вася", "timezone": "Europe/Moscow", "tags": ["new", "vip"], "source": "crm",
-        "external_ids": {"victoriabrides": "123"}, "attributes": {"botStatus": "BOT", "locale": "en_US"}}
+        "external_ids": {"victoriabrides": "123"}, "attributes": {"botStatus": "BOT", "locale": "en_US"},
+        "bot_status": "BOT", "gender": None, "locale": None}
     assert (await contacts.find_by_phone(db, "79001234567"))["id"] == contact_id
     assert (await contacts.find_by_email(db, "VASYA@example.com"))["id"] == contact_id
     assert await contacts.find_by_email(db, "other@example.com") is None

@@ -144,8 +144,8 @@ async def test_a_contact_reached_by_sms_and_by_price_email_is_one_contact_with_b
     described = [(m["channel"], m["status"], m["mailing_id"], m["payload"] and json.loads(m["payload"])["kind"])
                  for m in history]
     assert described == [("email", "sent", None, "price_change"), ("email", "sent", None, "confirmation"),
-                         ("sms", "sent", mailing_id, None)]
-    assert history[-1]["body"] == "Sale today"
+                         ("sms", "sent", mailing_id, None), ("system", "sent", None, None)]
+    assert [m["body"] for m in history[-2:]] == ["Sale today", "Tag added: vip"]
     assert [m["id"] for m in history] == sorted((m["id"] for m in history), reverse=True)
     assert [m["created_at"] for m in history] == sorted((m["created_at"] for m in history), reverse=True)
     second_page = await messages.history(db, person, before=history[0]["id"], limit=5)

@@ -282,6 +282,11 @@ RULES = [
      lambda case, params: not_a_chat_content(reported(params).get("content"))),
     ("/chatbot/report/", {"POST"}, "data.details.message.date_created", None,
      lambda case, params: not_a_real_moment(reported(params).get("date_created"))),
+    # The CRM: an account's zone is a client's (an IANA name); add-tag and remove-tag take `tags`
+    # or `tag`, one of them at least.
+    ("/api/v1/accounts", {"POST"}, "timezone", None, lambda case, params: not_a_zone(params.get("timezone"))),
+    ("/api/v1/accounts/", {"POST"}, "tags", "Give tags (a list of tags) or tag.",
+     lambda case, params: params.get("tags") is None and params.get("tag") is None),
 ]
 
 
@@ -292,7 +297,8 @@ def field_errors_of(response) -> dict[str, list[str]]:
         return {}
     if not isinstance(body, dict):
         return {}
-    errors = body.get("errors", {}) if body.get("status") == "error" or body.get("result") is False else body
+    enveloped = body.get("status") in ("error", 0) or body.get("result") is False  # subscriptions, crm, chatbot
+    errors = body.get("errors", {}) if enveloped else body
     return errors if isinstance(errors, dict) and all(isinstance(v, list) for v in errors.values()) else {}
 
 

@@ -6,9 +6,12 @@
 -- Tags come in primary-key order, (contact_id, tag): sorted.
 SELECT c.id, c.phone_number, c.operator_code, c.email, c.name, c.timezone,
        coalesce((SELECT json_group_array(tag) FROM contact_tags WHERE contact_id = c.id), '[]') AS tags,
-       c.source, c.external_ids, c.attributes, c.created_at, c.updated_at
+       c.source, c.external_ids, c.attributes, c.bot_status, c.gender, c.locale, c.created_at, c.updated_at
 FROM contacts c
 WHERE c.id = :id AND c.deleted_at IS NULL;
+
+-- name: tags_of_contact
+SELECT tag FROM contact_tags WHERE contact_id = :id;
 
 -- name: contact_id_by_phone
 SELECT id FROM contacts WHERE phone_number = :phone_number AND deleted_at IS NULL;
@@ -18,15 +21,16 @@ SELECT id FROM contacts WHERE email = :email AND deleted_at IS NULL;
 
 -- name: insert_contact
 INSERT INTO contacts (phone_number, operator_code, email, name, timezone, source, external_ids, attributes,
-                      created_at, updated_at)
-VALUES (:phone_number, :operator_code, :email, :name, :timezone, :source, :external_ids, :attributes, :now, :now)
+                      bot_status, gender, locale, created_at, updated_at)
+VALUES (:phone_number, :operator_code, :email, :name, :timezone, :source, :external_ids, :attributes,
+        :bot_status, :gender, :locale, :now, :now)
 RETURNING id;
 
 -- name: update_contact
 UPDATE contacts
 SET phone_number = :phone_number, operator_code = :operator_code, email = :email, name = :name,
     timezone = :timezone, source = :source, external_ids = :external_ids, attributes = :attributes,
-    updated_at = :now
+    bot_status = :bot_status, gender = :gender, locale = :locale, updated_at = :now
 WHERE id = :id AND deleted_at IS NULL;
 
 -- name: soft_delete_contact
