@@ -23,6 +23,8 @@ EVENT_CHANNEL = "system"  # state changes only: nobody writes a message on it
 
 def account_id(value: Any) -> int:
     """A CRM id (decimal digits, or in JSON a whole number) as the contact's id; ValueError if not one."""
+    if isinstance(value, float) and value.is_integer():  # JSON's 12.0 is the integer 12
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError("An id is a string of decimal digits, e.g. \"12\".")
     text = str(value)
@@ -41,7 +43,7 @@ class MessageIn(_Body):
 
     text: str
     type: Literal["FRIEND_MESSAGE", "YOUR_MESSAGE"]
-    userId: str | int | None = None  # noqa: N815 (the CRM's name)
+    userId: Any = None  # noqa: N815 (the CRM's name); checked by account_id
     channel: str | None = None
 
     @field_validator("text")
@@ -57,7 +59,7 @@ class MessageIn(_Body):
 
     @field_validator("userId")
     @classmethod
-    def _user(cls, value: str | int | None) -> int | None:
+    def _user(cls, value: Any) -> int | None:
         return None if value is None else account_id(value)
 
     @field_validator("channel")
@@ -82,12 +84,12 @@ _GIVE_ONE = "Give ids (a list of message ids) or all: true, one of them."
 class ReadIn(_Body):
     """JSON: {"ids": ["12", "13"]} or {"all": true}."""
 
-    ids: list[str | int] | None = Field(None, max_length=MAX_IDS)
+    ids: list[Any] | None = Field(None, max_length=MAX_IDS)
     all: bool | None = None
 
     @field_validator("ids")
     @classmethod
-    def _ids(cls, ids: list[str | int] | None) -> list[int] | None:
+    def _ids(cls, ids: list[Any] | None) -> list[int] | None:
         return None if ids is None else [account_id(value) for value in ids]
 
     def cross_field_errors(self) -> dict[str, list[str]]:
@@ -127,9 +129,9 @@ class ReadForm(ReadIn):
 class MergeIn(_Body):
     """{"accountId": "12"}: the account that turns out to be the same person as this one."""
 
-    accountId: str | int  # noqa: N815 (the CRM's name)
+    accountId: Any  # noqa: N815 (the CRM's name); checked by account_id
 
     @field_validator("accountId")
     @classmethod
-    def _account(cls, value: str | int) -> int:
+    def _account(cls, value: Any) -> int:
         return account_id(value)

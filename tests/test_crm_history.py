@@ -462,3 +462,32 @@ async def test_one_person_across_families_has_one_history_in_order(herald, smtp_
     assert texts[5] == "Unsubscribed from price alerts: all"
     stamps = [item["createdAt"] for item in page["data"]]
     assert stamps == sorted(stamps, reverse=True)
+
+
+async def test_live_answers_match_the_documented_schemas(client):
+    from tests.test_openapi import Checker
+
+    check = Checker(client)
+    db = client.app[DB]
+    account = await add_client(client, "79001112233", "vip")
+    other = await contacts.create(db, name="Kurt", source="TELEGRAM")
+    operator = await platform_users.create(db, "Robert")
+    one, path = {"id": account}, "/api/v1/accounts/{id}/chat-messages"
+    await check("GET", path, 401, one)
+    await check("GET", path, 404, {"id": "abc"}, headers=LEELOO)
+    await check("GET", path, 400, one, query={"limit": "101"}, headers=LEELOO)
+    friend = await check("POST", path, 201, one, json={"text": "Hi", "type": "FRIEND_MESSAGE"}, headers=LEELOO)
+    await check("POST", path, 201, one, data={"text": "Yes?", "type": "YOUR_MESSAGE", "userId": str(operator)},
+                headers=LEELOO)
+    await check("POST", path, 400, one, json={"text": "", "type": "FRIEND_MESSAGE"}, headers=LEELOO)
+    await check("POST", path, 415, one, data=b"x", headers={**LEELOO, "Content-Type": "text/plain"})
+    await messages.record_event(db, account, "Tag added: vip")
+    page = await check("GET", path, 200, one, headers=LEELOO)
+    assert {item["type"] for item in page["data"]} == {"FRIEND_MESSAGE", "YOUR_MESSAGE", "SYSTEM_MESSAGE"}
+    read = await check("POST", path + "/read", 200, one, json={"ids": [friend["data"]["id"]]}, headers=LEELOO)
+    assert read["data"] == {"read": 1}
+    await check("POST", path + "/read", 400, one, json={}, headers=LEELOO)
+    merged = await check("POST", "/api/v1/accounts/{id}/merge", 200, one, data={"accountId": str(other)}, headers=LEELOO)
+    assert merged["data"]["moved"]["messages"] == 0
+    await check("POST", "/api/v1/accounts/{id}/merge", 404, one, json={"accountId": other}, headers=LEELOO)
+    await check("POST", "/api/v1/accounts/{id}/merge", 400, one, json={"accountId": account}, headers=LEELOO)

@@ -282,7 +282,20 @@ RULES = [
      lambda case, params: not_a_chat_content(reported(params).get("content"))),
     ("/chatbot/report/", {"POST"}, "data.details.message.date_created", None,
      lambda case, params: not_a_real_moment(reported(params).get("date_created"))),
+    # The CRM's history: a reply names a platform user that exists (none is seeded here); an SMS
+    # needs an account with a phone; an account is not merged into itself.
+    ("/api/v1/accounts/", {"POST"}, "userId", None, lambda case, params: params.get("type") == "YOUR_MESSAGE"),
+    ("/api/v1/accounts/", {"POST"}, "channel", None,
+     lambda case, params: params.get("channel") == "system"
+     or (params.get("type") == "YOUR_MESSAGE" and params.get("channel") == "sms")),
+    ("/api/v1/accounts/", {"POST"}, "accountId", "An account cannot be merged into itself.",
+     lambda case, params: same_id(params.get("accountId"), (case.path_parameters or {}).get("id"))),
 ]
+
+
+def same_id(one: Any, other: Any) -> bool:
+    """Two CRM ids (decimal digits) that name the same account."""
+    return all(str(v).isascii() and str(v).isdigit() for v in (one, other)) and int(str(one)) == int(str(other))
 
 
 def field_errors_of(response) -> dict[str, list[str]]:
@@ -292,7 +305,8 @@ def field_errors_of(response) -> dict[str, list[str]]:
         return {}
     if not isinstance(body, dict):
         return {}
-    errors = body.get("errors", {}) if body.get("status") == "error" or body.get("result") is False else body
+    enveloped = body.get("status") in ("error", 0) or body.get("result") is False  # subscriptions, CRM, chatbot
+    errors = body.get("errors", {}) if enveloped else body
     return errors if isinstance(errors, dict) and all(isinstance(v, list) for v in errors.values()) else {}
 
 
