@@ -336,6 +336,8 @@ async def test_a_merge_moves_history_tags_orders_and_subscriptions_and_deletes_t
     page = await history(client, account)
     assert page["data"][0]["type"] == "SYSTEM_MESSAGE" and page["data"][0]["text"] == f"Merged account {other} into this one"
     assert before <= {item["id"] for item in page["data"]}
+    assert page["meta"]["totalCount"] == await db.fetch_value(  # the kept count follows the moved messages
+        "SELECT count(*) FROM messages WHERE contact_id = ? AND status != 'cancelled'", (account,))
     merged = await contacts.get(db, account)
     assert (merged["tags"], merged["email"], merged["name"], merged["phone_number"]) == (
         ["new", "vip"], "kurt@example.com", "Kurt", "79001112233")

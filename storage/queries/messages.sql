@@ -190,14 +190,32 @@ SELECT c.id FROM contacts c
 WHERE c.id = :id AND c.deleted_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM platform_users u WHERE u.contact_id = c.id);
 
+-- name: account_history_total
+SELECT coalesce((SELECT count FROM history_counts WHERE contact_id = :contact_id), 0);
+
 -- name: account_history_page
--- The page, how many it holds, and how many the whole history holds, in one statement (one snapshot).
+-- The page (offset from the newest), how many it holds, and how many the whole history holds
+-- (history_counts), in one statement (one snapshot). Read from the newest end.
 SELECT coalesce(json_group_array(json(item)), '[]') AS items, count(*) AS count,
-       (SELECT count(*) FROM messages WHERE contact_id = :contact_id AND status != 'cancelled') AS total
+       coalesce((SELECT count FROM history_counts WHERE contact_id = :contact_id), 0) AS total
 FROM (
     SELECT h.item
     FROM (SELECT id FROM messages WHERE contact_id = :contact_id AND status != 'cancelled'
           ORDER BY id DESC LIMIT :limit OFFSET :offset) page
+    JOIN crm_history_items h ON h.id = page.id
+    ORDER BY page.id DESC);
+
+-- name: account_history_page_from_oldest
+-- The same page read from the oldest end: a page past the middle of a long history skips what
+-- is older than it, not what is newer, so the last page is as short a walk as the first.
+WITH total(n) AS (SELECT coalesce((SELECT count FROM history_counts WHERE contact_id = :contact_id), 0))
+SELECT coalesce(json_group_array(json(item)), '[]') AS items, count(*) AS count, (SELECT n FROM total) AS total
+FROM (
+    SELECT h.item
+    FROM (SELECT id FROM messages WHERE contact_id = :contact_id AND status != 'cancelled'
+          ORDER BY id ASC
+          LIMIT max(0, min(:limit, (SELECT n FROM total) - :offset))
+          OFFSET max(0, (SELECT n FROM total) - :offset - :limit)) page
     JOIN crm_history_items h ON h.id = page.id
     ORDER BY page.id DESC);
 
