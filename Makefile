@@ -24,6 +24,7 @@ bench: $(VENV)/installed
 	$(PY) bench/subscriptions.py
 	$(PY) bench/chatbot.py
 	$(PY) bench/crm.py
+	$(PY) bench/crm_history.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -9,8 +9,8 @@ includes, and a search `q`. Targets: 1,500 requests/s, p99 under 50 ms for the l
 
     python bench/crm.py [--accounts 100000] [--seconds 10] [--connections 50]
 
-`run_chat_messages_part` is where the history's part (bench/crm_history_part.py, `run_history`)
-plugs in: an account with 10,000 messages, its first and its last page.
+An account's history (chat-messages, first and last page of 10,000 messages) is measured by
+bench/crm_history.py.
 """
 
 from __future__ import annotations
@@ -55,12 +55,6 @@ def populate(path: Path, accounts: int) -> None:
     conn.close()
 
 
-async def run_chat_messages_part(base: str, seconds: float, connections: int, pid: int) -> None:
-    """The hook for the history's part: GET /api/v1/accounts/{id}/chat-messages, first and last
-    page of an account with 10,000 messages (bench/crm_history_part.py's `run_history`, which
-    seeds its own account). Nothing yet: the lead wires it when the history is merged."""
-
-
 async def run(base: str, seconds: float, connections: int, pid: int, accounts: int) -> None:
     await wait_until_up(base)
     deep = max(accounts - 1000, 0)
@@ -77,7 +71,6 @@ async def run(base: str, seconds: float, connections: int, pid: int, accounts: i
                lambda s: s.get("/api/v1/accounts/12345?include=contactedUsers,orders"), seconds, connections, pid)
     await load(base, "accounts, q (a scan)", lambda s: s.get("/api/v1/accounts?q=account 9999"),
                seconds, connections, pid)
-    await run_chat_messages_part(base, seconds, connections, pid)
 
 
 def main() -> None:

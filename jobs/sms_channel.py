@@ -1,11 +1,14 @@
 """The SMS channel of the delivery engine: mailings' messages through the configured SMS transport,
-inside each mailing's span and each recipient's local sending window.
+inside each mailing's span and each recipient's local sending window; and the SMS that belong to
+no mailing (an operator's reply in the CRM), as soon as they are due, with the same retries.
 
 Every claim is a pass over the mailings: it fans out the ones whose start has come (one set-based
 insert each), expires what ended mailings left unsent, and shares the room it is given evenly
 among the running mailings that have due messages (in the zones whose window is open), so one big
 mailing cannot hold up another's start or end. After it the channel names the next moment worth a
-look: a mailing's start or end, a window opening in some zone, a retry falling due.
+look: a mailing's start or end, a window opening in some zone, a retry falling due. Messages
+outside mailings are claimed first (a person waits for a reply; a mailing's span is long), up to
+one batch per claim; they have no span and no window, only their recipient, who may be deleted.
 
 Right before each attempt a message is checked against its mailing as it is now (deleted, ended,
 not started, window closed, filters changed) and against deleted clients, so an edit or a delete
@@ -75,15 +78,18 @@ class Plan:
 @dataclass(slots=True)
 class SmsJob:
     id: int
-    mailing_id: int
+    mailing_id: int | None  # None: a message of no mailing (a reply), sent with its own `body`
     client_id: int
-    phone: str
+    phone: str | None
     zone: str
     attempts: int
     filters: tuple[str, str]  # the mailing's filters when the message was claimed
+    body: str | None = None
 
     @property
     def ids(self) -> dict[str, Any]:
+        if self.mailing_id is None:
+            return {"message_id": self.id, "client_id": self.client_id}
         return {"mailing_id": self.mailing_id, "message_id": self.id, "client_id": self.client_id}
 
 
@@ -150,7 +156,17 @@ class SmsChannel:
         rows = await mailings.running_mailings(self._db, now)
         self._running = [plan for row in rows if (plan := self._adopt(Plan.from_row(row))) is not None]
         self._zones = await contacts.timezones(self._db) if any(p.window for p in self._running) else []
-        return await self._share(limit)
+        wanted = min(limit, self.CLAIM_BATCH)
+        outside = await self._claim_outside_mailings(wanted, now)
+        claim = await self._share(limit - len(outside))
+        return Claim(outside + claim.jobs, more=claim.more or (wanted > 0 and len(outside) == wanted))
+
+    async def _claim_outside_mailings(self, limit: int, now: datetime) -> list[SmsJob]:
+        if limit <= 0:
+            return []
+        rows = (await messages.claim_due(self._db, "sms", now, limit)).sending
+        return [SmsJob(row["id"], None, row["contact_id"], row["phone_number"], row["timezone"] or "UTC",
+                       row["attempts"], ("", ""), row["body"]) for row in rows]
 
     async def _start_due(self, now: datetime) -> None:
         for mailing_id in await mailings.mailings_to_fan_out(self._db, now):
@@ -189,7 +205,11 @@ class SmsChannel:
         return len(rows)
 
     def hold(self, job: SmsJob, now: datetime) -> Outcome | None:
-        if job.mailing_id in self._deleted or job.client_id in self._deleted_clients:
+        if job.client_id in self._deleted_clients:
+            return CANCELLED
+        if job.mailing_id is None:
+            return None  # no span, no window
+        if job.mailing_id in self._deleted:
             return CANCELLED
         plan = self._plans.get(job.mailing_id)
         if plan is None:
@@ -205,12 +225,26 @@ class SmsChannel:
         return None
 
     async def attempt(self, job: SmsJob) -> Outcome:
+        if job.mailing_id is None:
+            return await self._attempt_outside_mailings(job)
         plan = self._plans[job.mailing_id]  # hold() has just seen it
         # Cut short so that no request is still running at the mailing's end.
         deadline = min(self._timeout, (plan.end - utc_now()).total_seconds())
         outcome = await self._transport.send(job.id, job.phone, plan.text, deadline)
         if outcome.verdict is Verdict.SENT:
             return sent(plan.text)
+        if outcome.verdict is Verdict.FAIL:
+            return failed(outcome.error)
+        return retry(outcome.error)
+
+    async def _attempt_outside_mailings(self, job: SmsJob) -> Outcome:
+        if job.phone is None:
+            return failed("the recipient has no phone number")
+        if not job.body:
+            return failed("the message has no text")
+        outcome = await self._transport.send(job.id, job.phone, job.body, self._timeout)
+        if outcome.verdict is Verdict.SENT:
+            return sent(job.body)
         if outcome.verdict is Verdict.FAIL:
             return failed(outcome.error)
         return retry(outcome.error)
@@ -226,7 +260,8 @@ class SmsChannel:
     async def next_wake(self) -> datetime | None:
         # As of the claim: what fell due since (after its mailing's claim) must count, as past.
         now = self._claimed_at
-        moments = [await mailings.next_mailing_start(self._db, now)]
+        moments = [await mailings.next_mailing_start(self._db, now),
+                   await messages.next_due(self._db, "sms", after=now)]
         for plan in self._running:
             moments.append(plan.end)
             moments.append(await messages.next_due(self._db, "sms", mailing_id=plan.id, after=now))

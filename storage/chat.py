@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from server.timeutil import to_db, utc_now
-from storage import contacts, messages
+from storage import contacts, messages, platform_users
 from storage.db import WriteTransaction, writes
 from storage.sql import Q
 
@@ -60,9 +60,10 @@ def _upsert(tx: WriteTransaction, person: Person) -> int:
 
 @writes
 def add_templates(tx: WriteTransaction, profile: Person, texts: Iterable[str]) -> int:
-    """Store the profile's templates (the profile upserted into the directory); returns how many
-    were new (one she already has is ignored)."""
+    """Store the profile's templates (the profile upserted into the directory, and a platform
+    user of the CRM's, not an account); returns how many were new (one she already has is ignored)."""
     profile_id = _upsert(tx, profile)
+    platform_users.for_contact(tx, profile_id, profile.name)
     now = to_db(utc_now())
     return sum(tx.execute(Q.insert_chat_template, {"profile": profile_id, "text": text, "now": now})
                for text in dict.fromkeys(texts))

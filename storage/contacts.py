@@ -266,3 +266,36 @@ async def list_clients(
     query = Q.list_clients if tag is None else Q.list_clients_tagged
     page = await db.fetch_value(query, {**where, "limit": limit, "offset": offset})
     return count, orjson.Fragment(page)
+
+
+# -- merging two contacts that are one person (storage/merge.py) -------------------------------
+
+
+@writes
+def merge_into(tx: WriteTransaction, contact_id: int, other_id: int) -> int:
+    """Contact `other_id` turns out to be `contact_id`: the other is deleted (its messages must
+    have moved already: storage/merge.py), and this one gains its tags, its ids in other systems
+    and its attributes (this one's win where both have one), and its phone number (with operator
+    code and time zone), email, name, gender and locale where this one has none. Returns how many
+    tags it gained; 0 too when either is not a live contact."""
+    current, other = get(tx, contact_id), get(tx, other_id)
+    if current is None or other is None or contact_id == other_id:
+        return 0
+    tx.execute(Q.soft_delete_contact, {"id": other_id, "now": _now()})  # frees its phone and email
+    changes: dict[str, Any] = {}
+    if current["phone_number"] is None and other["phone_number"] is not None:
+        changes.update({key: other[key] for key in ("phone_number", "operator_code", "timezone")})
+    for key in ("email", "name"):
+        if current[key] is None and other[key] is not None:
+            changes[key] = other[key]
+    for key in ("external_ids", "attributes"):
+        merged = {**other[key], **current[key]}
+        if merged != current[key]:
+            changes[key] = merged
+    gained = set(other["tags"]) - set(current["tags"])
+    if gained:
+        changes["tags"] = sorted(set(current["tags"]) | gained)
+    if changes:
+        update(tx, contact_id, **changes)
+    tx.execute(Q.merge_contact_profile, {"id": contact_id, "from_id": other_id})
+    return len(gained)

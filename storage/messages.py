@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from server.timeutil import from_db, to_db, utc_now
-from storage.db import Database, WriteTransaction, writes
+from storage.db import Database, Reads, WriteTransaction, reads, writes
 from storage.sql import Q
 
 STATUSES = ("pending", "sending", "sent", "failed", "expired", "cancelled")
@@ -67,14 +69,13 @@ def enqueue(tx: WriteTransaction, channel: str, contact_id: int | None, *, body:
 @writes
 def enqueue_many(tx: WriteTransaction, channel: str, rows: Iterable[Mapping[str, Any]]) -> int:
     """`enqueue` for each row (contact_id, and any of body, payload, mailing_id, sender,
-    dedupe_key, now as UTC text) in one statement; returns how many were created or made due
-    again."""
+    dedupe_key, now as UTC text), in the caller's transaction; returns how many were created or
+    made due again."""
     now = _now()
-    before = tx.fetch_value(Q.total_changes)
-    tx.execute_many(Q.enqueue_message, (
-        {"channel": channel, "body": None, "payload": None, "mailing_id": None, "sender": None,
-         "dedupe_key": None, "now": now, **row} for row in rows))
-    return tx.fetch_value(Q.total_changes) - before
+    defaults = {"channel": channel, "body": None, "payload": None, "mailing_id": None, "sender": None,
+                "dedupe_key": None, "now": now}
+    # Counted by what each statement returns: total_changes() would count the triggers' rows too.
+    return sum(tx.fetch_value(Q.enqueue_message, {**defaults, **row}) is not None for row in rows)
 
 
 @writes
@@ -103,12 +104,14 @@ EVENT_CHANNEL = "system"
 
 
 @writes
-def record_event(tx: WriteTransaction, contact_id: int, text: str, *, sender: str | None = None) -> int:
+def record_event(tx: WriteTransaction, contact_id: int, text: str, *, sender: str | None = None,
+                 now: datetime | None = None) -> int:
     """Log a state change of the contact's ("Subscribed to price alerts: MOW-LED", "Tag added:
     vip", "Order 7 created") as a done message of channel `system`, in the caller's transaction;
     returns its id. The CRM shows it as a SYSTEM_MESSAGE. `sender`: who made the change, if
-    anyone did (`user:<platform user id>`)."""
-    return tx.fetch_value(Q.insert_event, {"contact_id": contact_id, "body": text, "sender": sender, "now": _now()})
+    anyone did (`user:<platform user id>`); `now`: when it happened (default: when it is written)."""
+    return tx.fetch_value(Q.insert_event, {"contact_id": contact_id, "body": text, "sender": sender,
+                                           "now": to_db(now) if now is not None else _now()})
 
 
 def chat_templates_given(tx: WriteTransaction, contact_id: int) -> set[int]:
@@ -274,3 +277,78 @@ async def history(db: Database, contact_id: int, *, before: int | None = None,
     attempts, last_error, created_at, sent_at, updated_at (UTC text)."""
     return await db.slow.fetch_all(Q.contact_history, {
         "contact_id": contact_id, "before": _NO_KEY if before is None else before, "limit": limit})
+
+
+# -- the CRM's history of an account (seed 002) ----------------------------------------------
+
+
+@reads
+def is_account(conn: Reads, contact_id: int) -> bool:
+    """Whether the contact is a CRM account: live, and not a chatbot sender profile."""
+    return conn.fetch_value(Q.live_account, {"id": contact_id}) is not None
+
+
+@reads
+def account_history(conn: Reads, contact_id: int, *, limit: int,
+                    offset: int) -> tuple[int, int, orjson.Fragment] | None:
+    """(how many messages the account's history holds, how many are on this page, the page newest
+    first as the JSON array the CRM answers with); None when there is no such account. The history is every message
+    but the cancelled ones; the page is ids from one index range, then their rows, so the last
+    page of a long history costs what the first does (both run inline: a page is 100 rows at most)."""
+    if not is_account(conn, contact_id):
+        return None
+    # Past the middle, from the oldest end; the statement itself reads the count it pages by.
+    past_middle = offset * 2 > conn.fetch_value(Q.account_history_total, {"contact_id": contact_id})
+    query = Q.account_history_page_from_oldest if past_middle else Q.account_history_page
+    page = conn.fetch_one(query, {"contact_id": contact_id, "limit": limit, "offset": offset})
+    return page["total"], page["count"], orjson.Fragment(page["items"])
+
+
+@reads
+def history_item(conn: Reads, message_id: int) -> dict[str, Any] | None:
+    """One message as the CRM's history shows it."""
+    item = conn.fetch_value(Q.account_history_item, {"id": message_id})
+    return None if item is None else orjson.loads(item)
+
+
+@reads
+def last_message_at(conn: Reads, contact_id: int) -> str | None:
+    """When the newest message of the contact's history was recorded (UTC text), or None."""
+    return conn.fetch_value(Q.account_last_message_at, {"contact_id": contact_id})
+
+
+@writes
+def record_incoming(tx: WriteTransaction, contact_id: int, channel: str, text: str) -> int:
+    """What the person sent on `channel`: in the log as received (direction 'in', status 'sent'),
+    unread; returns its id."""
+    return tx.fetch_value(Q.insert_incoming, {"contact_id": contact_id, "channel": channel, "body": text,
+                                              "now": _now()})
+
+
+@writes
+def mark_read(tx: WriteTransaction, contact_id: int, ids: Iterable[int] | None = None) -> int:
+    """Mark the contact's incoming messages among `ids` (all of them if None) read; how many were
+    unread. Ids of other contacts' messages, or of what went out, change nothing."""
+    if ids is None:
+        return tx.execute(Q.mark_read_all, {"contact_id": contact_id, "now": _now()})
+    return tx.execute(Q.mark_read_ids, {"contact_id": contact_id, "ids": _ids(ids), "now": _now()})
+
+
+@writes
+def move_contact(tx: WriteTransaction, from_id: int, to_id: int) -> int:
+    """Make every message of contact `from_id` one of `to_id` (a merge of two accounts that are one
+    person); returns how many moved. Where both got the same mailing, one message is kept (the
+    one that got further); a chatbot template both were given stays given once."""
+    tx.execute(Q.drop_duplicate_mailing_messages, {"from_id": from_id, "to_id": to_id})
+    tx.execute(Q.rekey_moved_chat_messages, {"from_id": from_id, "from_key": f":{from_id}", "to_key": f":{to_id}"})
+    return tx.execute(Q.move_contact_messages, {"from_id": from_id, "to_id": to_id})
+
+
+@writes
+def record_reply(tx: WriteTransaction, contact_id: int, channel: str, text: str, *, sender: str,
+                 sent_by_herald: bool) -> int:
+    """An operator's reply, pending; returns its id. `sent_by_herald`: due now, for the channel's
+    engine to claim (SMS); else it waits for the channel's integration and no engine claims it."""
+    now = _now()
+    return tx.fetch_value(Q.insert_reply, {"contact_id": contact_id, "channel": channel, "body": text,
+                                           "sender": sender, "due_at": now if sent_by_herald else None, "now": now})

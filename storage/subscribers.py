@@ -8,6 +8,9 @@ account may subscribe before its email is known: its subscriptions wait, unmaile
 subscribe gives one (confirmed like any new address) or the account service tells it
 (`attach_passport_email`: the account's own address, taken as confirmed). The confirmation email
 is queued as a message (storage/messages.py); sending it is the outbox's job, not this module's.
+Each state change goes into the contact's history as it happens (`messages.record_event`, the
+CRM's SYSTEM_MESSAGE): a new (or revived) direction subscribed, the address confirmed (the first
+time), a direction or all of them unsubscribed (when one was active).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 from server.directions import Direction, parse_qkey
 from server.errors import BadRequest, Conflict, NotFound
 from server.links import confirm_page_link, sha256_hex, unsubscribe_link, unsubscribe_page_link
-from server.timeutil import from_db, to_db
+from server.timeutil import from_db, to_db, utc_now
 from storage import contacts, messages
 from storage.db import Database, Reads, WriteTransaction, reads, writes
 from storage.sql import Q
@@ -54,6 +57,11 @@ class SubscribeOutcome:
 
 
 SOURCE = "EMAIL"  # a contact made here says where it came from (the CRM's `from`)
+
+# The state changes written to the subscriber's contact's history (the CRM's SYSTEM_MESSAGE).
+SUBSCRIBED = "Subscribed to price alerts"
+CONFIRMED = "Subscription confirmed"
+UNSUBSCRIBED = "Unsubscribed from price alerts"
 
 
 def _find(tx: WriteTransaction, identity: Identity) -> sqlite3.Row | None:
@@ -128,11 +136,14 @@ def subscribe(
     The subscriber's contact is the one that has its email already, if any (storage/contacts.py)."""
     stamp = to_db(now)
     subscriber = _subscriber(tx, identity, stamp)
+    state = tx.fetch_one(Q.subscription_state, {"subscriber_id": subscriber["id"], "qkey": subscription.qkey})
     _save_subscription(tx, subscriber["id"], subscription, stamp)
+    if state is None or state["unsubscribed_at"] is not None:
+        messages.record_event(tx, subscriber["contact_id"], f"{SUBSCRIBED}: {subscription.qkey}", now=now)
     if subscriber["email"] is None or subscriber["confirmed_at"] is not None:
         return SubscribeOutcome(subscriber["id"], required_double_opt_in=False, pending=False)
     if not double_opt_in:
-        tx.execute(Q.mark_confirmed, {"id": subscriber["id"], "now": stamp})
+        _mark_confirmed(tx, subscriber, now)
         return SubscribeOutcome(subscriber["id"], required_double_opt_in=False, pending=False)
     sent_at = from_db(subscriber["confirmation_sent_at"])
     if sent_at is None or now - sent_at >= cooldown:
@@ -169,15 +180,25 @@ def attach_passport_email(tx: WriteTransaction, subscriber_id: str, email: str, 
     if subscriber is None or subscriber["email"] is not None:
         return False
     contact_id = _contact_with_email(tx, subscriber["contact_id"], email)
-    return bool(tx.execute(Q.set_passport_email, {"id": subscriber_id, "email": email, "contact_id": contact_id,
-                                                  "now": to_db(now)}))
+    if not tx.execute(Q.set_passport_email, {"id": subscriber_id, "email": email, "contact_id": contact_id,
+                                             "now": to_db(now)}):
+        return False
+    if subscriber["confirmed_at"] is None:
+        messages.record_event(tx, contact_id, CONFIRMED, now=now)
+    return True
 
 
 @writes
 def confirm(tx: WriteTransaction, subscriber_id: str, *, p: str | None, s: str | None, now: datetime) -> None:
     """Confirm the address if `p` is sha256(passportuid) or `s` is sha256(session)."""
-    _proven(tx, subscriber_id, p, s)
-    tx.execute(Q.mark_confirmed, {"id": subscriber_id, "now": to_db(now)})
+    _mark_confirmed(tx, _proven(tx, subscriber_id, p, s), now)
+
+
+def _mark_confirmed(tx: WriteTransaction, subscriber: sqlite3.Row, now: datetime) -> None:
+    """The address is confirmed now; the first time, that goes into its contact's history."""
+    tx.execute(Q.mark_confirmed, {"id": subscriber["id"], "now": to_db(now)})
+    if subscriber["confirmed_at"] is None:
+        messages.record_event(tx, subscriber["contact_id"], CONFIRMED, now=now)
 
 
 @reads
@@ -256,8 +277,21 @@ async def active_subscriptions_of(db: Database, subscriber_id: str) -> list[dict
 @writes
 def unsubscribe(tx: WriteTransaction, subscriber_id: str, *, qkey: str | None, now: datetime) -> None:
     """From everything, or from one qkey. Unsubscribing twice is not an error (one-click links)."""
-    _by_id(tx, subscriber_id)
+    subscriber = _by_id(tx, subscriber_id)
     if qkey is None:
-        tx.execute(Q.unsubscribe_all, {"subscriber_id": subscriber_id, "now": to_db(now)})
-    elif not tx.execute(Q.unsubscribe_qkey, {"subscriber_id": subscriber_id, "qkey": qkey, "now": to_db(now)}):
+        if tx.execute(Q.unsubscribe_all, {"subscriber_id": subscriber_id, "now": to_db(now)}):
+            messages.record_event(tx, subscriber["contact_id"], f"{UNSUBSCRIBED}: all", now=now)
+        return
+    state = tx.fetch_one(Q.subscription_state, {"subscriber_id": subscriber_id, "qkey": qkey})
+    if state is None:
         raise NotFound(f"Subscriber {subscriber_id} has no subscription to {qkey}.")
+    tx.execute(Q.unsubscribe_qkey, {"subscriber_id": subscriber_id, "qkey": qkey, "now": to_db(now)})
+    if state["unsubscribed_at"] is None:
+        messages.record_event(tx, subscriber["contact_id"], f"{UNSUBSCRIBED}: {qkey}", now=now)
+
+
+@writes
+def move_contact(tx: WriteTransaction, from_id: int, to_id: int) -> int:
+    """Contact `from_id`'s subscribers become contact `to_id`'s (a merge of two accounts that are
+    one person); returns how many moved. Their addresses stay as they are."""
+    return tx.execute(Q.move_subscribers, {"from_id": from_id, "to_id": to_id, "now": to_db(utc_now())})

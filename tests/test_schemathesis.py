@@ -287,7 +287,20 @@ RULES = [
     ("/api/v1/accounts", {"POST"}, "timezone", None, lambda case, params: not_a_zone(params.get("timezone"))),
     ("/api/v1/accounts/", {"POST"}, "tags", "Give tags (a list of tags) or tag.",
      lambda case, params: params.get("tags") is None and params.get("tag") is None),
+    # The CRM's history: a reply names a platform user that exists (none is seeded here); an SMS
+    # needs an account with a phone; an account is not merged into itself.
+    ("/api/v1/accounts/", {"POST"}, "userId", None, lambda case, params: params.get("type") == "YOUR_MESSAGE"),
+    ("/api/v1/accounts/", {"POST"}, "channel", None,
+     lambda case, params: params.get("channel") == "system"
+     or (params.get("type") == "YOUR_MESSAGE" and params.get("channel") == "sms")),
+    ("/api/v1/accounts/", {"POST"}, "accountId", "An account cannot be merged into itself.",
+     lambda case, params: same_id(params.get("accountId"), (case.path_parameters or {}).get("id"))),
 ]
+
+
+def same_id(one: Any, other: Any) -> bool:
+    """Two CRM ids (decimal digits) that name the same account."""
+    return all(str(v).isascii() and str(v).isdigit() for v in (one, other)) and int(str(one)) == int(str(other))
 
 
 def field_errors_of(response) -> dict[str, list[str]]:

@@ -97,3 +97,10 @@ SELECT max(id) FROM (SELECT id FROM contacts WHERE id > :after ORDER BY id LIMIT
 SELECT id FROM contacts
 WHERE json_extract(external_ids, '$.victoriabrides') = :external_id AND deleted_at IS NULL
 ORDER BY id LIMIT 1;
+
+-- name: merge_contact_profile
+-- A merge (storage/contacts.py merge_into): the CRM's profile fields this contact lacks, from the other.
+UPDATE contacts
+SET gender = coalesce(gender, (SELECT gender FROM contacts WHERE id = :from_id)),
+    locale = coalesce(locale, (SELECT locale FROM contacts WHERE id = :from_id))
+WHERE id = :id;

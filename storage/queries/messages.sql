@@ -201,3 +201,103 @@ WHERE id = :id AND status = 'pending';
 INSERT INTO messages (contact_id, channel, direction, status, body, sender, created_at, sent_at, updated_at)
 VALUES (:contact_id, 'system', 'out', 'sent', :body, :sender, :now, :now, :now)
 RETURNING id;
+
+-- The CRM's history of an account (seed 002): its messages but the cancelled ones, newest first,
+-- one page read from the partial index messages_history (ids), then its rows by id, rendered by
+-- SQLite as the JSON array the API answers with (the view crm_history_items, migration 0014).
+
+-- name: live_account
+-- An account: a live contact that is not a chatbot sender profile (a platform user's contact).
+SELECT c.id FROM contacts c
+WHERE c.id = :id AND c.deleted_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM platform_users u WHERE u.contact_id = c.id);
+
+-- name: account_history_total
+SELECT coalesce((SELECT count FROM history_counts WHERE contact_id = :contact_id), 0);
+
+-- name: account_history_page
+-- The page (offset from the newest), how many it holds, and how many the whole history holds
+-- (history_counts), in one statement (one snapshot). Read from the newest end.
+SELECT coalesce(json_group_array(json(item)), '[]') AS items, count(*) AS count,
+       coalesce((SELECT count FROM history_counts WHERE contact_id = :contact_id), 0) AS total
+FROM (
+    SELECT h.item
+    FROM (SELECT id FROM messages WHERE contact_id = :contact_id AND status != 'cancelled'
+          ORDER BY id DESC LIMIT :limit OFFSET :offset) page
+    JOIN crm_history_items h ON h.id = page.id
+    ORDER BY page.id DESC);
+
+-- name: account_history_page_from_oldest
+-- The same page read from the oldest end: a page past the middle of a long history skips what
+-- is older than it, not what is newer, so the last page is as short a walk as the first.
+WITH total(n) AS (SELECT coalesce((SELECT count FROM history_counts WHERE contact_id = :contact_id), 0))
+SELECT coalesce(json_group_array(json(item)), '[]') AS items, count(*) AS count, (SELECT n FROM total) AS total
+FROM (
+    SELECT h.item
+    FROM (SELECT id FROM messages WHERE contact_id = :contact_id AND status != 'cancelled'
+          ORDER BY id ASC
+          LIMIT max(0, min(:limit, (SELECT n FROM total) - :offset))
+          OFFSET max(0, (SELECT n FROM total) - :offset - :limit)) page
+    JOIN crm_history_items h ON h.id = page.id
+    ORDER BY page.id DESC);
+
+-- name: account_history_item
+SELECT item FROM crm_history_items WHERE id = :id;
+
+-- name: account_last_message_at
+-- lastMessageTime: one seek at the end of the account's range of messages_history.
+SELECT created_at FROM messages WHERE contact_id = :contact_id AND status != 'cancelled'
+ORDER BY id DESC LIMIT 1;
+
+-- name: insert_incoming
+-- What the person sent: in the log as received (`sent`), unread until an operator marks it.
+INSERT INTO messages (contact_id, channel, direction, status, body, created_at, sent_at, updated_at)
+VALUES (:contact_id, :channel, 'in', 'sent', :body, :now, :now, :now)
+RETURNING id;
+
+-- name: mark_read_ids
+UPDATE messages SET read_at = :now, updated_at = :now
+WHERE contact_id = :contact_id AND direction = 'in' AND read_at IS NULL
+  AND id IN (SELECT value FROM json_each(:ids));
+
+-- name: mark_read_all
+UPDATE messages SET read_at = :now, updated_at = :now
+WHERE contact_id = :contact_id AND direction = 'in' AND read_at IS NULL;
+
+-- Merging two accounts (storage/merge.py): the other's messages become this one's.
+
+-- name: drop_duplicate_mailing_messages
+-- Both got the same mailing (one message per mailing and contact): the one that got further is
+-- kept (sent, sending, pending, failed, expired, cancelled, in that order; ties: this account's).
+DELETE FROM messages WHERE id IN (
+    SELECT CASE WHEN (CASE a.status WHEN 'sent' THEN 5 WHEN 'sending' THEN 4 WHEN 'pending' THEN 3
+                                    WHEN 'failed' THEN 2 WHEN 'expired' THEN 1 ELSE 0 END)
+                  >= (CASE b.status WHEN 'sent' THEN 5 WHEN 'sending' THEN 4 WHEN 'pending' THEN 3
+                                    WHEN 'failed' THEN 2 WHEN 'expired' THEN 1 ELSE 0 END)
+                THEN b.id ELSE a.id END
+    FROM messages a JOIN messages b ON b.mailing_id = a.mailing_id AND b.contact_id = :from_id
+    WHERE a.contact_id = :to_id AND a.mailing_id IS NOT NULL);
+
+-- name: rekey_moved_chat_messages
+-- A chatbot message holds its template for its man (`chat:<template>:<contact>`): the key follows
+-- him to this account, unless this account holds that template already (then the moved message
+-- lets go of its key: the template stays given once). :from_key and :to_key are ':<contact id>'.
+UPDATE messages
+SET dedupe_key = CASE
+    WHEN EXISTS (SELECT 1 FROM messages held
+                 WHERE held.dedupe_key = substr(messages.dedupe_key, 1, length(messages.dedupe_key)
+                                                - length(:from_key)) || :to_key)
+    THEN NULL
+    ELSE substr(dedupe_key, 1, length(dedupe_key) - length(:from_key)) || :to_key END
+WHERE contact_id = :from_id AND dedupe_key LIKE 'chat:%' || :from_key;
+
+-- name: move_contact_messages
+UPDATE messages SET contact_id = :to_id WHERE contact_id = :from_id;
+
+-- name: insert_reply
+-- An operator's reply: due at once (:due_at) when a Herald engine sends it (SMS); else NULL, so
+-- that no engine claims it: it waits, pending, for its channel's integration.
+INSERT INTO messages (contact_id, channel, direction, status, body, sender, attempts, next_attempt_at,
+                      created_at, updated_at)
+VALUES (:contact_id, :channel, 'out', 'pending', :body, :sender, 0, :due_at, :now, :now)
+RETURNING id;

@@ -99,3 +99,11 @@ WHERE subscriber_id = :subscriber_id AND qkey = :qkey;
 UPDATE subscriptions
 SET notified_price = :price, notified_currency = :currency, updated_at = :now
 WHERE id = :subscription_id;
+
+-- name: move_subscribers
+-- A merge of two contacts that are one person: the other's subscribers become this one's.
+UPDATE subscribers SET contact_id = :to_id, updated_at = :now WHERE contact_id = :from_id;
+
+-- name: subscription_state
+-- Whether the subscriber has this subscription, and whether it is active (unsubscribed_at NULL).
+SELECT unsubscribed_at FROM subscriptions WHERE subscriber_id = :subscriber_id AND qkey = :qkey;
