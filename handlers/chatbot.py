@@ -16,7 +16,7 @@ from aiohttp import web
 
 import orjson
 
-from handlers.chatbot_schemas import MailingIn, Profile, ReportIn, TemplatesIn
+from handlers.chatbot_schemas import MailingIn, Profile, ReportIn, TemplatesIn, kept_profile_fields
 from server import csrf
 from server.errors import BadRequest, HeraldError, NotFound
 from server.families import Family
@@ -49,7 +49,7 @@ async def templates(request: web.Request) -> web.Response:
 
 
 async def mailing(request: web.Request) -> web.Response:
-    data = validate(MailingIn, await read_body(request, max_size=MAX_MAILING_BODY)).data
+    data = validate(MailingIn, kept_profile_fields(await read_body(request, max_size=MAX_MAILING_BODY))).data
     men = [_person(user) for user in data.users]
     chosen = await chat.give(request.app[DB], str(data.female_id), men)
     if chosen is None:
