@@ -3,7 +3,8 @@
 Verbs: enqueue (one message, many, a mailing's fan-out, a contact joining running mailings),
 claim what is due (a mailing's, or a channel's outside mailings), record outcomes in batches, put
 in-flight messages back after a restart, cancel, expire, and read a contact's history across
-channels. Other storage modules call these inside their own write functions when one transaction
+channels; and for the CRM: log a state change (`record_event`, channel `system`), what a person
+sent, read marks, and moving a contact's messages to another in a merge. Other storage modules call these inside their own write functions when one transaction
 must change both (`messages.enqueue(tx, ...)`); called with the Database, each is a write of its
 own. Nothing here renders, sends or decides about retries; payloads go in and out as JSON text.
 """

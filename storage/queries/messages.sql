@@ -144,9 +144,6 @@ WHERE contact_id = :contact_id AND id < :before
 ORDER BY id DESC
 LIMIT :limit;
 
--- name: total_changes
-SELECT total_changes();
-
 -- name: chat_keys_of_contact
 -- The chatbot's messages to a contact that hold their template (`chat:<template>:<contact>`):
 -- neither failed (a failed one has let go of its key) nor cancelled.
