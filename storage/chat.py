@@ -124,7 +124,7 @@ def give(tx: WriteTransaction, profile_id_user: str, men: Iterable[Person]) -> d
     heapq.heapify(heap)
     team = {man.id_user: man for man in men}
     contact_of = _upsert_all(tx, team.values())
-    held = messages.chat_templates_held(tx, sender, contact_of.values())
+    held = messages.chat_templates_held(tx, contact_of.values(), given)
     chosen: dict[str, str] = {}
     choosing = list(team.values())
     while choosing:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -115,17 +115,13 @@ def record_event(tx: WriteTransaction, contact_id: int, text: str, *, sender: st
                                            "now": to_db(now) if now is not None else _now()})
 
 
-def chat_templates_given(tx: WriteTransaction, contact_id: int) -> set[int]:
-    """The chatbot templates the contact holds (given and not failed; storage/chat.py)."""
-    return {int(row[0].split(":")[1]) for row in tx.fetch_all(Q.chat_keys_of_contact, {"contact_id": contact_id})}
-
-
-def chat_templates_held(tx: WriteTransaction, sender: str, contact_ids: Iterable[int]) -> dict[int, set[int]]:
-    """`chat_templates_given` of many contacts at once, of one sender's messages: {contact id:
-    template ids} (a contact who holds none is left out)."""
+def chat_templates_held(tx: WriteTransaction, contact_ids: Iterable[int], templates: Container[int]) -> dict[int, set[int]]:
+    """The chatbot templates among `templates` that each contact holds (given and not failed;
+    storage/chat.py): {contact id: template ids}; a contact who holds none is left out."""
     held: dict[int, set[int]] = {}
-    for contact_id, key in tx.fetch_all(Q.chat_keys_of_contacts, {"contacts": _ids(contact_ids), "sender": sender}):
-        held.setdefault(contact_id, set()).add(int(key.split(":")[1]))
+    for contact_id, key in tx.fetch_all(Q.chat_keys_of_contacts, {"contacts": _ids(contact_ids)}):
+        if (template_id := int(key.split(":")[1])) in templates:
+            held.setdefault(contact_id, set()).add(template_id)
     return held
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from server.keys import DB
 from storage import chat, contacts, messages
+from storage.sql import Q
 from tests.conftest import AUTH
 
 INNA = {"id_user": 1671492, "name": "Inna"}
@@ -83,6 +84,23 @@ async def test_a_man_gets_each_template_once_least_given_first_then_is_left_out(
     assert (await mail(client, [man(1), man(3)]))["data"] == {"1": "b", "3": "c"}
     body = await mail(client, [man(1), man(2), man(3)])  # man 1 has had all three
     assert body == {"result": True, "received": 1, "data": {"2": "c", "3": "a"}}
+
+
+async def test_what_a_man_holds_of_one_profile_leaves_another_profiles_templates_free(client):
+    olga = {"id_user": 1671493, "name": "Olga"}
+    await add(client, ["a", "b"])
+    await add(client, ["a", "c"], profile=olga)  # the same text is her own template
+    assert (await mail(client, [man(1)]))["data"] == {"1": "a"}
+    assert (await mail(client, [man(1)]))["data"] == {"1": "b"}
+    assert (await mail(client, [man(1)]))["data"] == {}
+    assert (await mail(client, [man(1)], female_id=olga["id_user"]))["data"] == {"1": "a"}
+    assert (await mail(client, [man(1)], female_id=olga["id_user"]))["data"] == {"1": "c"}
+    assert (await mail(client, [man(1), man(2)], female_id=olga["id_user"]))["data"] == {"2": "a"}
+    # What a man holds is read from the index alone, not from his messages' rows.
+    db = client.app[DB]
+    plan = await db.fetch_all("EXPLAIN QUERY PLAN " + Q.chat_keys_of_contacts, {"contacts": "[1, 2]"})
+    assert any("USING COVERING INDEX messages_contact (contact_id=?" in row["detail"] for row in plan), \
+        [row["detail"] for row in plan]
 
 
 async def test_a_thousand_men_exhaust_fifty_templates_over_many_calls_without_a_repeat(client):

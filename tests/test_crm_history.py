@@ -178,11 +178,11 @@ async def test_pages_at_their_edges_and_the_last_page_is_read_like_the_first(cli
         error = await history(client, account, query, status=400)
         assert error["status"] == 0 and list(error["errors"]) == [field], query
 
-    # Both pages are a range of the partial index (ids), then rows by id: no page reads what it skips.
+    # Both pages are a range of messages_contact (ids, statuses), then rows by id: no page reads what it skips.
     plan = await db.fetch_all("EXPLAIN QUERY PLAN " + Q.account_history_page,
                               {"contact_id": account, "limit": 20, "offset": 20})
     details = " | ".join(row["detail"] for row in plan)
-    assert "USING COVERING INDEX messages_history (contact_id=?)" in details, details
+    assert "USING COVERING INDEX messages_contact (contact_id=?)" in details, details
     assert not re.search(r"SCAN (messages|m)\b", details), details
 
 

@@ -144,18 +144,14 @@ WHERE contact_id = :contact_id AND id < :before
 ORDER BY id DESC
 LIMIT :limit;
 
--- name: chat_keys_of_contact
--- The chatbot's messages to a contact that hold their template (`chat:<template>:<contact>`):
--- neither failed (a failed one has let go of its key) nor cancelled.
-SELECT dedupe_key FROM messages
-WHERE contact_id = :contact_id AND channel = 'chat' AND dedupe_key IS NOT NULL AND status != 'cancelled';
-
 -- name: chat_keys_of_contacts
--- The same for the contacts in the JSON list :contacts, of one sender's messages: one range of
--- messages_contact per contact.
+-- The chatbot's messages to the contacts in the JSON list :contacts that hold their template
+-- (`chat:<template>:<contact>`): neither failed (a failed one has let go of its key) nor
+-- cancelled. Every sender's: template ids are Herald's own, each of one profile. Read from
+-- messages_contact alone, one range per contact.
 SELECT contact_id, dedupe_key FROM messages
-WHERE contact_id IN (SELECT value FROM json_each(:contacts)) AND channel = 'chat' AND sender = :sender
-  AND dedupe_key IS NOT NULL AND status != 'cancelled';
+WHERE contact_id IN (SELECT value FROM json_each(:contacts)) AND status != 'cancelled'
+  AND dedupe_key >= 'chat:' AND dedupe_key < 'chat;';
 
 -- name: enqueue_chat_messages
 -- The chatbot's choices, one pending message per row of the JSON list :rows ({contact_id, body,
@@ -200,7 +196,7 @@ VALUES (:contact_id, 'system', 'out', 'sent', :body, :sender, :now, :now, :now)
 RETURNING id;
 
 -- The CRM's history of an account (seed 002): its messages but the cancelled ones, newest first,
--- one page read from the partial index messages_history (ids), then its rows by id, rendered by
+-- one page read from the index messages_contact (ids and statuses), then its rows by id, rendered by
 -- SQLite as the JSON array the API answers with (the view crm_history_items, migration 0014).
 
 -- name: live_account
@@ -242,7 +238,7 @@ FROM (
 SELECT item FROM crm_history_items WHERE id = :id;
 
 -- name: account_last_message_at
--- lastMessageTime: one seek at the end of the account's range of messages_history.
+-- lastMessageTime: one seek at the end of the account's range of messages_contact.
 SELECT created_at FROM messages WHERE contact_id = :contact_id AND status != 'cancelled'
 ORDER BY id DESC LIMIT 1;
 
