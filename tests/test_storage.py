@@ -35,6 +35,45 @@ async def test_a_failed_transaction_leaves_nothing_behind(tmp_path):
     await db.close()
 
 
+async def test_the_message_log_rebuilt_by_migration_15_keeps_every_row_and_its_unique_keys(tmp_path):
+    path = tmp_path / "h.db"
+    older = sqlite3.connect(path, isolation_level=None)  # a file that has seen migrations 1-14
+    older.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                  " applied_at TEXT NOT NULL)")
+    for version, name, script in migration_files():
+        if version < 15:
+            older.executescript(f"BEGIN; {script.read_text()}; INSERT INTO schema_migrations "
+                                f"VALUES ({version}, '{name}', 'then'); COMMIT;")
+    now = "2026-01-01T00:00:00.000Z"
+    older.execute("INSERT INTO contacts (id, created_at, updated_at) VALUES (1, ?, ?), (2, ?, ?)", (now,) * 4)
+    older.execute("INSERT INTO mailings (id, datetime_start, datetime_end, message_text, created_at, updated_at)"
+                  " VALUES (7, ?, ?, 'hi', ?, ?)", (now,) * 4)
+    older.execute("INSERT INTO messages (id, contact_id, mailing_id, channel, status, created_at, updated_at,"
+                  " dedupe_key, read_at) VALUES (10, 1, 7, 'sms', 'sent', ?, ?, NULL, NULL),"
+                  " (11, 1, NULL, 'chat', 'pending', ?, ?, 'chat:3:1', NULL), (12, 1, NULL, 'chat', 'sent', ?, ?,"
+                  " 'chat:4:1', ?)", (now,) * 7)
+    older.close()
+
+    db = Database(path)
+    await db.open()
+    try:
+        rows = await db.fetch_all("SELECT id, contact_id, mailing_id, dedupe_key, read_at FROM messages ORDER BY id")
+        assert [tuple(row) for row in rows] == [(10, 1, 7, None, None), (11, 1, None, "chat:3:1", None),
+                                                 (12, 1, None, "chat:4:1", now)]
+        for duplicate in ("(1, 7, 'sms', NULL)", "(2, NULL, 'chat', 'chat:3:1')"):  # a mailing's; a key's
+            with pytest.raises(sqlite3.IntegrityError):
+                await db.write(lambda tx, values=duplicate: tx.execute(
+                    "INSERT INTO messages (contact_id, mailing_id, channel, dedupe_key, status, created_at,"
+                    f" updated_at) VALUES {values[:-1]}, 'pending', 'now', 'now')"))
+        # The CRM's view over the log is back, over the rows as they were and as they come.
+        await db.write(lambda tx: tx.execute(
+            "INSERT INTO messages (contact_id, channel, status, created_at, updated_at)"
+            " VALUES (1, 'system', 'sent', 'now', 'now'), (1, 'system', 'sent', 'now', 'now')"))
+        assert await db.fetch_value("SELECT count(*) FROM crm_history_items WHERE contact_id = 1") == 5
+    finally:
+        await db.close()
+
+
 def test_a_query_name_defined_twice_is_refused(tmp_path):
     (tmp_path / "a.sql").write_text("-- name: same\nSELECT 1;\n")
     (tmp_path / "b.sql").write_text("-- name: same\nSELECT 2;\n")

@@ -14,7 +14,7 @@ ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO UPDATE
 SET status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, body = excluded.body,
     payload = excluded.payload, sender = excluded.sender, last_error = NULL, updated_at = excluded.updated_at
 WHERE messages.status = 'cancelled'
-ON CONFLICT (mailing_id, contact_id) DO UPDATE
+ON CONFLICT (mailing_id, contact_id) WHERE mailing_id IS NOT NULL DO UPDATE
 SET status = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, body = excluded.body,
     payload = excluded.payload, sender = excluded.sender, last_error = NULL, updated_at = excluded.updated_at
 WHERE messages.status = 'cancelled'
@@ -27,7 +27,7 @@ INSERT INTO messages (contact_id, mailing_id, channel, status, next_attempt_at, 
 SELECT contact_id, mailing_id, :channel, 'pending', :now, :now, :now
 FROM mailing_recipients
 WHERE mailing_id = :id AND (:after IS NULL OR contact_id > :after) AND (:upto IS NULL OR contact_id <= :upto)
-ON CONFLICT (mailing_id, contact_id) DO UPDATE
+ON CONFLICT (mailing_id, contact_id) WHERE mailing_id IS NOT NULL DO UPDATE
 SET status = 'pending', next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
 WHERE status = 'cancelled';
 
@@ -38,7 +38,7 @@ SELECT r.contact_id, r.mailing_id, :channel, 'pending', :now, :now, :now
 FROM mailing_recipients r JOIN mailings m ON m.id = r.mailing_id
 WHERE r.contact_id = :id AND m.deleted_at IS NULL AND m.datetime_end > :now
   AND (m.fanned_out_at IS NOT NULL OR m.datetime_start <= :now)  -- also one whose fan-out runs now
-ON CONFLICT (mailing_id, contact_id) DO UPDATE
+ON CONFLICT (mailing_id, contact_id) WHERE mailing_id IS NOT NULL DO UPDATE
 SET status = 'pending', next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at
 WHERE status = 'cancelled';
 
