@@ -3,7 +3,8 @@
 Each long-lived resource is opened in a cleanup context (through server/resources.py, as the
 management commands open them too) and closed in reverse order: the database, the scheduler, the
 email sender (and the daily report it sends), the email delivery engine, the price source, the
-passport email lookup and the subscription jobs, the SMS transport and the SMS delivery engine.
+passport email lookup and the subscription jobs, the PBX client, the SMS transport and the SMS
+delivery engine.
 The routes are the API families' (each declared by its handlers module, with its paths, auth,
 error envelope and pagination): `create_app` only collects them.
 """
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from handlers import chatbot, crm, notifications, subscriptions, system
+from handlers import chatbot, crm, mango_webhooks, notifications, subscriptions, system, telephony
 from jobs.email_channel import email_engine
 from jobs.report import schedule_daily_report
 from jobs.scheduler import make_scheduler, schedule_recurring
@@ -23,14 +24,15 @@ from jobs.sms_channel import sms_engine
 from jobs.subscription_schedule import subscription_jobs
 from server import resources
 from server.families import Family, FamilyTable
-from server.keys import DB, DISPATCHER, EMAIL, FAMILY_TABLE, METRICS, OUTBOX, SCHEDULER, SETTINGS, TOKENS
+from server.keys import DB, DISPATCHER, EMAIL, FAMILY_TABLE, MANGO, METRICS, OUTBOX, SCHEDULER, SETTINGS, TOKENS
 from server.metrics import Metrics
 from server.middlewares import authenticate, errors, request_log
 from server.settings import Settings
 from storage.tokens import TokenChecker
 
 
-FAMILIES: tuple[Family, ...] = (notifications.FAMILY, subscriptions.FAMILY, chatbot.FAMILY, crm.FAMILY, system.FAMILY)
+FAMILIES: tuple[Family, ...] = (notifications.FAMILY, subscriptions.FAMILY, chatbot.FAMILY, crm.FAMILY, telephony.FAMILY,
+                                mango_webhooks.FAMILY, system.FAMILY)
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
@@ -74,6 +76,12 @@ async def subscription_schedule(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*catching_up, return_exceptions=True)
 
 
+async def pbx(app: web.Application) -> AsyncIterator[None]:
+    async with resources.mango_client(app[SETTINGS]) as client:
+        app[MANGO] = client
+        yield
+
+
 async def dispatcher(app: web.Application) -> AsyncIterator[None]:
     async with resources.sms_transport(app[SETTINGS]) as transport:
         app[DISPATCHER] = sms_engine(app[DB], app[SETTINGS].notifications, transport, app[SCHEDULER])
@@ -89,7 +97,7 @@ def create_app(settings: Settings, families: Sequence[Family] = FAMILIES) -> web
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[FAMILY_TABLE] = FamilyTable(families, fallback=system.FAMILY)
-    app.cleanup_ctx.extend([database, scheduler, email, outbox, subscription_schedule, dispatcher])
+    app.cleanup_ctx.extend([database, scheduler, email, outbox, subscription_schedule, pbx, dispatcher])
     for family in app[FAMILY_TABLE].families:
         app.add_routes(family.routes)
     return app

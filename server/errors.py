@@ -66,3 +66,14 @@ class Forbidden(HeraldError):
     family answers 403 rather than 401)."""
 
     status = 403
+
+
+class GatewayError(HeraldError):
+    """An outside service (the PBX) could not do it: `status` 502 (unreachable, or an answer that
+    makes no sense), 504 (too slow), 503 (it has locked us out) or 429 (over its rate limit, which
+    Herald keeps); the client may try again after `retry_after` seconds, where given."""
+
+    def __init__(self, status: int, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.retry_after = retry_after

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from jobs.sms_channel import SmsChannel
     from server.families import FamilyTable
     from server.gateways.email import EmailSender
+    from server.gateways.mango import MangoClient
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
@@ -29,3 +30,4 @@ SCHEDULER = web.AppKey("scheduler", "AsyncIOScheduler")
 DISPATCHER = web.AppKey("dispatcher", "DeliveryEngine[SmsChannel]")  # the SMS delivery engine
 EMAIL = web.AppKey("email", "EmailSender")
 OUTBOX = web.AppKey("outbox", "DeliveryEngine[EmailChannel]")  # the email delivery engine
+MANGO = web.AppKey("mango", "MangoClient")  # the PBX's API client (telephony)

@@ -99,7 +99,7 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
             error, headers = ServiceUnavailable(f"Service unavailable: {reason}; try again later."), {}
     if isinstance(error, Unauthorized) and (challenge := family.auth_for(request.path).challenge):
         headers["WWW-Authenticate"] = challenge
-    if isinstance(error, ServiceUnavailable):
+    if getattr(error, "retry_after", None) is not None:  # ServiceUnavailable, GatewayError
         headers["Retry-After"] = str(error.retry_after)
     response = respond(family.error_body(error), error.status)
     response.headers.update(headers)

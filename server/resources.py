@@ -1,6 +1,6 @@
 """The resources Herald opens from its settings, each an async context manager that closes what it
 opened: the database, the email sender, the price source, the passport email lookup, the SMS
-transport.
+transport, the PBX client.
 
 The server's cleanup contexts (server/app.py) and the management commands (jobs/commands.py) both
 open them here, so a command talks to the database, the SMTP server and the price index exactly as
@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from server.gateways.email import EmailSender
+from server.gateways.mango import MangoClient
 from server.gateways.passport_email import PassportEmailLookup, make_passport_email_lookup
 from server.gateways.price_index import PriceSource, make_price_source
 from server.gateways.sms import SmsTransport, make_transport
@@ -67,3 +68,12 @@ async def sms_transport(settings: Settings) -> AsyncIterator[SmsTransport]:
         yield transport
     finally:
         await transport.close()
+
+
+@asynccontextmanager
+async def mango_client(settings: Settings) -> AsyncIterator[MangoClient]:
+    client = MangoClient(settings.telephony)
+    try:
+        yield client
+    finally:
+        await client.close()

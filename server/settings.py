@@ -157,6 +157,34 @@ class ChatbotSettings(Section):
     allowed_origins: list[Origin] = []
 
 
+class TelephonySettings(Section):
+    """The MANGO OFFICE PBX (seed 004): where its API is, our key and salt (from the environment:
+    HERALD_TELEPHONY__API_KEY, HERALD_TELEPHONY__API_SALT; never logged), the client-side rate
+    limits and the time limits."""
+
+    api_url: str = "https://app.mango-office.ru/vpbx/"
+    cc_api_url: str = "https://app.mango-office.ru/cc/"
+    api_key: str = ""
+    api_salt: str = ""
+    timeout_seconds: float = Field(10, gt=0)
+    rate_limits: bool = True
+    rate_limit_wait_seconds: float = Field(2.5, ge=0)
+    lockout_seconds: float = Field(120, gt=0)
+    stats_poll_seconds: float = Field(5, gt=0)
+    stats_timeout_seconds: float = Field(120, gt=0)
+
+    @model_validator(mode="after")
+    def _urls(self) -> TelephonySettings:
+        for name in ("api_url", "cc_api_url"):
+            if not getattr(self, name).startswith(("http://", "https://")):
+                raise ValueError(f"{name} must be an http(s) URL")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key and self.api_salt)
+
+
 class Settings(Section):
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
@@ -168,6 +196,7 @@ class Settings(Section):
     reports: ReportSettings = ReportSettings()
     subscriptions: SubscriptionSettings = SubscriptionSettings()
     chatbot: ChatbotSettings = ChatbotSettings()
+    telephony: TelephonySettings = TelephonySettings()
     _deprecated: tuple[str, ...] = PrivateAttr(default=())
 
     @property

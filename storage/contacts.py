@@ -124,7 +124,7 @@ def find_by_email(conn: Reads, email: str) -> dict[str, Any] | None:
 
 
 # The systems whose ids a contact is found by (each has its index; migrations 0011).
-_BY_EXTERNAL_ID = {"victoriabrides": Q.contact_id_by_victoriabrides_id}
+_BY_EXTERNAL_ID = {"victoriabrides": Q.contact_id_by_victoriabrides_id, "mango": Q.contact_id_by_mango_number}
 
 
 @reads

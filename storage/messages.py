@@ -349,3 +349,27 @@ def record_reply(tx: WriteTransaction, contact_id: int, channel: str, text: str,
     now = _now()
     return tx.fetch_value(Q.insert_reply, {"contact_id": contact_id, "channel": channel, "body": text,
                                            "sender": sender, "due_at": now if sent_by_herald else None, "now": now})
+
+
+# -- the PBX's SMS (telephony) -------------------------------------------------------------
+
+
+@writes
+def log_pbx_sms(tx: WriteTransaction, contact_id: int | None, text: str, *, accepted: bool,
+                payload: Mapping[str, Any], sender: str | None = None) -> int:
+    """An SMS sent through the PBX (telephony's /send_sms), as it left: `sent` when the PBX
+    accepted it (its result may still make it failed, `pbx_sms_outcome`), else `failed`. No
+    engine claims it: the PBX does the sending."""
+    return tx.fetch_value(Q.insert_pbx_sms, {"contact_id": contact_id, "body": text,
+                                             "status": "sent" if accepted else "failed",
+                                             "payload": orjson.dumps(dict(payload)).decode(), "sender": sender,
+                                             "now": _now()})
+
+
+@writes
+def pbx_sms_outcome(tx: WriteTransaction, message_id: int, *, ok: bool, code: int | None, what: str,
+                    error: str | None = None) -> None:
+    """What the PBX said later of an SMS (`what`: `result`, its result/sms code, or `delivery`, the
+    reason of events/sms): kept in its payload; it is failed unless `ok`."""
+    tx.execute(Q.pbx_sms_outcome, {"id": message_id, "ok": ok, "error": error, "key": f"$.{what}", "code": code,
+                                   "now": _now()})

@@ -65,9 +65,9 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 def pbx(**overrides) -> Family:
-    declared = {"routes": (route("POST", "/send_sms", send_sms), route("GET", "/calls", list_calls)),
-                "paths": ("/send_sms", "/calls"), "auth": Signed(), "error_body": pbx_error, "pagination": FirstPage}
-    return Family("pbx", **{**declared, **overrides})
+    declared = {"routes": (route("POST", "/send_fax", send_sms), route("GET", "/faxes", list_calls)),
+                "paths": ("/send_fax", "/faxes"), "auth": Signed(), "error_body": pbx_error, "pagination": FirstPage}
+    return Family("fax", **{**declared, **overrides})
 
 
 async def whoami(request: web.Request) -> web.Response:
@@ -80,8 +80,8 @@ CRM = Family("crm", routes=(route("GET", "/api/v1/whoami", whoami),), prefixes=(
 
 
 @pytest.mark.parametrize("other, claim", [
-    (Family("twin", routes=(), paths=("/send_sms/",)), "path '/send_sms'"),
-    (Family("twin", routes=(), prefixes=("/send_sms",)), "'/send_sms'"),
+    (Family("twin", routes=(), paths=("/send_fax/",)), "path '/send_fax'"),
+    (Family("twin", routes=(), prefixes=("/send_fax",)), "'/send_fax'"),
     (Family("twin", routes=(), paths=("/health",)), "path '/health'"),
     (Family("twin", routes=(), paths=("/Clients",)), "'/Clients'"),
     (Family("twin", routes=(), prefixes=("/Clients",)), "prefix '/Clients'"),
@@ -94,8 +94,8 @@ def test_two_families_claiming_one_path_or_prefix_is_an_error_at_create_app(make
 def test_a_family_cannot_take_the_root_prefix_or_routes_it_does_not_own(make_settings):
     with pytest.raises(FamilyConflict, match="root paths one by one"):
         create_app(make_settings(), families=(*FAMILIES, pbx(prefixes=("/",))))
-    with pytest.raises(FamilyConflict, match="route '/calls' is owned by family 'system'"):
-        create_app(make_settings(), families=(*FAMILIES, pbx(paths=("/send_sms",))))
+    with pytest.raises(FamilyConflict, match="route '/faxes' is owned by family 'system'"):
+        create_app(make_settings(), families=(*FAMILIES, pbx(paths=("/send_fax",))))
     stray = Family("stray", routes=(route("GET", "/Clients/extra", whoami),), paths=("/stray",))
     with pytest.raises(FamilyConflict, match="owned by family 'notifications'"):
         create_app(make_settings(), families=(*FAMILIES, stray))
@@ -106,23 +106,23 @@ async def test_a_family_at_the_root_has_its_own_auth_envelope_and_pages(aiohttp_
 
     body = b'{"phone": "79000000001"}'
     json_type = {"Content-Type": "application/json"}
-    response = await client.post("/send_sms", data=body, headers={**json_type, **sign(body)})
+    response = await client.post("/send_fax", data=body, headers={**json_type, **sign(body)})
     assert (response.status, await response.json()) == (200, {"result": True, "phone": "79000000001"})
-    response = await client.post("/send_sms/", data=body, headers={**json_type, **AUTH})  # a token is no signature
+    response = await client.post("/send_fax/", data=body, headers={**json_type, **AUTH})  # a token is no signature
     assert (response.status, await response.json()) == (401, {"result": False, "error": "Bad signature."})
     assert "WWW-Authenticate" not in response.headers
-    response = await client.post("/send_sms", data=b"{}", headers={**json_type, **sign(b"{}")})
+    response = await client.post("/send_fax", data=b"{}", headers={**json_type, **sign(b"{}")})
     assert (response.status, await response.json()) == (400, {"result": False,
                                                               "error": {"phone": ["This field is required."]}})
-    response = await client.delete("/send_sms", headers=sign(b""))
+    response = await client.delete("/send_fax", headers=sign(b""))
     assert (response.status, await response.json()) == (405, {"result": False, "error": 'Method "DELETE" not allowed.'})
-    response = await client.get("/calls?page=3", headers=sign(b""))
+    response = await client.get("/faxes?page=3", headers=sign(b""))
     assert await response.json() == {"data": [20, 21, 22, 23, 24], "meta": {"page": 3, "total": 25}}
 
     # The system's paths stay the system's; what no family claims is the system's 404.
     response = await client.get("/health")
     assert (response.status, await response.json()) == (200, {"status": "ok"})
-    for path in ("/send_sms/more", "/callback"):
+    for path in ("/send_fax/more", "/fax_callback"):
         response = await client.get(path)
         assert (response.status, await response.json()) == (404, {"detail": "Not found."})
     # And the families that were there answer as before.
@@ -158,7 +158,7 @@ async def test_a_request_that_does_not_parse_is_answered_in_the_root_familys_env
     await site.start()
     try:
         port = site._server.sockets[0].getsockname()[1]
-        raw = b"POST /send_sms HTTP/1.1\r\nHost: x\r\nContent-Length: x1\r\n\r\n"
+        raw = b"POST /send_fax HTTP/1.1\r\nHost: x\r\nContent-Length: x1\r\n\r\n"
         status, _, body = await exchange(port, raw)
     finally:
         await runner.cleanup()

@@ -10,6 +10,7 @@ import pytest
 
 from server.app import create_app
 from tests.conftest import AUTH
+from tests.mango_emulator import MangoEmulator
 
 ODD_VALUES = [
     "", " ", "0", "-1", "99999999999999999999999999", "1e309", "NaN", "null", "true", "[]", "{}",
@@ -51,9 +52,19 @@ def routes_of(app) -> list[tuple[str, str]]:
     return found
 
 
+@pytest.fixture
+async def telephony():
+    """Settings of a configured telephony family, over a PBX emulator (no rate limits, no lockout)."""
+    mango = MangoEmulator("k", "s", rate_limits=False, error_window_seconds=0)
+    await mango.start()
+    yield {"api_url": mango.vpbx_url, "cc_api_url": mango.cc_url, "api_key": "k", "api_salt": "s",
+           "rate_limits": False, "stats_poll_seconds": 0.01}
+    await mango.stop()
+
+
 @pytest.mark.parametrize("shape", ["query", "form", "json"])
-async def test_no_input_gets_a_5xx(aiohttp_client, make_settings, shape):
-    app = create_app(make_settings())
+async def test_no_input_gets_a_5xx(aiohttp_client, make_settings, telephony, shape):
+    app = create_app(make_settings(telephony=telephony))
     client = await aiohttp_client(app)
     await client.post("/Clients/", data={"phone_number": "79000000001"}, headers=AUTH)
     await client.post("/Mailing/", data={"datetime_start": "2030-01-01T00:00", "datetime_end": "2030-01-02T00:00",
@@ -78,8 +89,8 @@ async def test_no_input_gets_a_5xx(aiohttp_client, make_settings, shape):
 
 
 @pytest.mark.parametrize("shape", list(MALFORMED_BODIES))
-async def test_no_malformed_body_gets_a_5xx(aiohttp_client, make_settings, shape):
-    app = create_app(make_settings())
+async def test_no_malformed_body_gets_a_5xx(aiohttp_client, make_settings, telephony, shape):
+    app = create_app(make_settings(telephony=telephony))
     client = await aiohttp_client(app)
     content_type, body = MALFORMED_BODIES[shape]
     failures = []

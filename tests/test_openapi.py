@@ -13,7 +13,7 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from handlers import subscription_schemas
+from handlers.mango_webhooks import MangoSignature
 from handlers.subscriptions import status_error
 from handlers.system import FAMILY as SYSTEM
 from server import directions
@@ -29,10 +30,13 @@ from server.app import FAMILIES, create_app
 from server.errors import Unauthorized
 from server.families import FamilyTable
 from tests.conftest import AUTH
+from tests.mango_emulator import MangoEmulator
+from handlers.telephony_schemas import ENDPOINTS
 
 SPEC_FILE = Path(__file__).resolve().parent.parent / "server" / "openapi.json"
 SPEC = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
 family_of = FamilyTable(FAMILIES, fallback=SYSTEM).of
+TELEPHONY_PATHS = {endpoint.path for endpoint in ENDPOINTS}
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -62,8 +66,8 @@ def operations():
 ANNOTATIONS = {"description", "title", "readOnly", "writeOnly", "default", "examples", "deprecated"}
 KEYWORDS = ANNOTATIONS | {
     "$ref", "type", "enum", "const", "format", "pattern", "minLength", "maxLength", "minimum",
-    "maximum", "properties", "required", "additionalProperties", "minProperties", "items",
-    "minItems", "maxItems", "oneOf", "contentMediaType", "contentSchema",
+    "maximum", "properties", "required", "additionalProperties", "minProperties", "maxProperties", "items",
+    "minItems", "maxItems", "uniqueItems", "oneOf", "contentMediaType", "contentSchema",
 }
 TYPES = {
     "null": lambda v: v is None,
@@ -83,8 +87,17 @@ def _date_time(value: str) -> bool:
         return False
 
 
+def _date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value) is not None
+
+
 FORMATS = {
     "date-time": _date_time,
+    "date": _date,
     "uri": lambda v: v.startswith(("http://", "https://")),
     "int64": lambda v: -(2**63) <= v < 2**63,
     "uuid": lambda v: re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", v) is not None,
@@ -131,12 +144,16 @@ def errors_of(value: Any, schema: dict, at: str = "$") -> list[str]:
             problems.append(f"{at}: fewer than {schema['minItems']} items")
         if len(value) > schema.get("maxItems", len(value)):
             problems.append(f"{at}: more than {schema['maxItems']} items")
+        if schema.get("uniqueItems") and len({json.dumps(item, sort_keys=True) for item in value}) != len(value):
+            problems.append(f"{at}: an item is repeated")
         for index, item in enumerate(value):
             problems += errors_of(item, schema.get("items", {}), f"{at}[{index}]")
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         if len(value) < schema.get("minProperties", 0):
             problems.append(f"{at}: fewer than {schema['minProperties']} properties")
+        if len(value) > schema.get("maxProperties", len(value)):
+            problems.append(f"{at}: more than {schema['maxProperties']} properties")
         problems += [f"{at}: {name} is missing" for name in schema.get("required", []) if name not in value]
         extra = schema.get("additionalProperties", True)
         for name, item in value.items():
@@ -217,11 +234,14 @@ def test_document_is_openapi_3_1():
         in_path = {p["name"] for p in parameters if p["in"] == "path"}
         assert in_path == set(re.findall(r"\{(\w+)\}", path)), (method, path)
         # The auth middleware's own rule (server/families.py) decides which operations need a token.
-        needs_token = family_of(path).auth_required(path)
+        # Mango's webhooks carry their own credential, a signature in the form: no token, but a 401.
+        auth = family_of(path).auth_for(path)
+        signed = isinstance(auth, MangoSignature)
+        needs_token = family_of(path).auth_required(path) and not signed
         security = [{"TokenAuth": []}] if needs_token else []
         assert operation.get("security", SPEC["security"]) == security, (method, path)
-        refused = str(getattr(family_of(path).auth_for(path), "refused", Unauthorized).status)  # the chatbot's: 403
-        assert (refused in operation["responses"]) == needs_token, (method, path)
+        refused = str(getattr(auth, "refused", Unauthorized).status)  # the chatbot's: 403
+        assert (refused in operation["responses"]) == (needs_token or signed), (method, path)
         # Each family's errors in its own envelope: the subscriptions family's is StatusError.
         for status, response in operation["responses"].items():
             if status.startswith("4") and "application/json" in deref(response)["content"]:  # not a page's
@@ -230,10 +250,11 @@ def test_document_is_openapi_3_1():
                 assert in_status_envelope == (family_of(path).error_body is status_error), (method, path, status)
         if "{id}" in path:
             assert "404" in operation["responses"], (method, path)
-        if method in ("post", "put", "patch"):  # the chatbot's bodies are nested: JSON only
-            assert set(operation["requestBody"]["content"]) == ({"application/json"} if path.startswith("/chatbot/")
-                                                                else {"application/json",
-                                                                      "application/x-www-form-urlencoded"}), (method, path)
+        if method in ("post", "put", "patch"):  # the chatbot's bodies are nested: JSON only; Mango's are forms
+            expected = ({"application/json"} if path.startswith("/chatbot/")
+                        else {"application/x-www-form-urlencoded"} if signed
+                        else {"application/json", "application/x-www-form-urlencoded"})
+            assert set(operation["requestBody"]["content"]) == expected, (method, path)
 
 
 # -- (b) the document and the route table are the same set of (method, path) ----------------------
@@ -623,8 +644,81 @@ async def test_live_subscription_answers_match_the_documented_schemas(client):
     assert emptied["data"] == {**subscriber, "subscriptions": []}
 
 
+async def test_live_telephony_answers_match_the_documented_schemas(aiohttp_client, make_settings):
+    """The gateway against the PBX emulator: a command, statistics as JSON and CSV, Mango's refusals,
+    Herald's own, the lockout, and the webhooks."""
+    mango = MangoEmulator("vpbx-key", "vpbx-salt", rate_limits=False, lockout_seconds=60)
+    await mango.start()
+    try:
+        client = await aiohttp_client(create_app(make_settings(telephony={
+            "api_url": mango.vpbx_url, "cc_api_url": mango.cc_url, "api_key": "vpbx-key", "api_salt": "vpbx-salt",
+            "rate_limits": False, "stats_poll_seconds": 0.01, "timeout_seconds": 5})))
+        mango.webhook_base = str(client.make_url("/mango/"))
+        check = Checker(client)
+        for path, _, operation in operations():  # every example request is accepted as documented
+            if path.startswith("/telephony/") or path.startswith("/mango/") or path not in TELEPHONY_PATHS:
+                continue
+            method = "DELETE" if path == "/delete_bwlist" else "POST"
+            for media_type, media in operation["requestBody"]["content"].items():
+                body = dict(media["example"])
+                if "command_id" in body:  # each command its own
+                    body["command_id"] += "-form" if "form" in media_type else ""
+                kwargs = {"json": body} if media_type == "application/json" else {"data": body}
+                response = await client.request(method, path, headers=AUTH, **kwargs)
+                assert response.status == 200, (path, media_type, await response.text())
+                schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+                assert errors_of(await response.json(), schema) == [], (path, media_type)
+                assert ("X-Command-Id" in response.headers) == ("headers" in operation["responses"]["200"]), path
+        assert mango.errors_3xxx == 0
+
+        await check("POST", "/send_sms", 401, json={})
+        sent = await check("POST", "/send_sms", 200, json={"number": "79001234567", "text": "Hi", "from_ext": "101",
+                                                           "command_id": "c1"}, headers=AUTH)
+        assert sent == {"result": 1000, "detail": "Success."}
+        await check("POST", "/send_sms", 409, json={"number": "79001234567", "text": "Hi", "from_ext": "101",
+                                                    "command_id": "c1"}, headers=AUTH)
+        await check("POST", "/send_sms", 400, data={"number": "12", "text": "Hi"}, headers=AUTH)
+        await check("POST", "/balance", 415, data=b"x", headers={**AUTH, "Content-Type": "text/plain"})
+        await mango.drain_webhooks()
+        command = await check("GET", "/telephony/commands/{command_id}", 200, {"command_id": "c1"}, headers=AUTH)
+        assert command["result"] == 1000 and [hook["kind"] for hook in command["webhooks"]] == ["result/sms", "events/sms"]
+        await check("GET", "/telephony/commands/{command_id}", 404, {"command_id": "nope"}, headers=AUTH)
+
+        mango.stats_calls = [{"start": 1767225700, "to_number": "74951234567", "records": ["r1", "r2"]}]
+        stats = {"date_from": 1767225600, "date_to": 1767312000, "to_ext": "101", "fields": "records,start,to_number"}
+        rows = await check("POST", "/get_stats_to", 200, json=stats, headers=AUTH)
+        assert rows["records"] == [{"records": ["r1", "r2"], "start": "1767225700", "to_number": "74951234567"}]
+        assert await check("POST", "/get_stats_to", 200, json=stats, headers={**AUTH, "Accept": "text/csv"}) == (
+            "[r1,r2];1767225700;74951234567")
+        await check("POST", "/get_stats_to", 400, json={**stats, "date_to": 1767225600 + 32 * 86400}, headers=AUTH)
+
+        for code, status in [(2240, 402), (4101, 409), (4290, 429), (5008, 503), (5011, 504), (5000, 502),
+                             (3310, 404), (3104, 400)]:
+            mango.answer("vpbx/account/balance", body={"result": code}, times=1)
+            await check("POST", "/balance", status, headers=AUTH)
+        await check("POST", "/balance", 503, headers=AUTH)  # two 3xxx errors: Mango locks the account out
+        await check("POST", "/end_call", 503, json={"call_id": "x"}, headers=AUTH)
+
+        for status, form in [(401, {}), (401, {"vpbx_api_key": "other", "sign": "x", "json": "{}"}),
+                             (403, {"vpbx_api_key": "vpbx-key", "sign": "x", "json": "{}"}),
+                             (400, {"vpbx_api_key": "vpbx-key", "sign": mango.signature("[1]"), "json": "[1]"})]:
+            await check("POST", "/mango/{path}", status, {"path": "events/call"}, data=form)
+        event = '{"entry_id":"e1","call_id":"c","seq":1,"call_state":"Appeared","timestamp":1767225700}'
+        await check("POST", "/mango/{path}", 200, {"path": "events/call"},
+                    data={"vpbx_api_key": "vpbx-key", "sign": mango.signature(event), "json": event})
+        page = await check("GET", "/telephony/calls/", 200, query={"limit": "10"}, headers=AUTH)
+        await check("GET", "/telephony/calls/{id}", 200, {"id": page["results"][0]["id"]}, headers=AUTH)
+        await check("GET", "/telephony/calls/{id}", 404, {"id": 999}, headers=AUTH)
+        await check("GET", "/telephony/calls/", 400, query={"date_from": "x"}, headers=AUTH)
+    finally:
+        await mango.stop()
+
+
 @pytest.mark.parametrize("method,path,headers,component", [
     ("POST", "/Stats/", AUTH, "MethodNotAllowed"),
+    ("GET", "/send_sms", AUTH, "MethodNotAllowed"),
+    ("POST", "/delete_bwlist", AUTH, "MethodNotAllowed"),
+    ("POST", "/telephony/calls/", AUTH, "MethodNotAllowed"),
     ("DELETE", f"{API}/subscribe", AUTH, "SubscriptionMethodNotAllowed"),
     ("POST", f"{API}/user_subscriptions/list", AUTH, "SubscriptionMethodNotAllowed"),
     ("DELETE", f"{API}/unsubscribe", {}, "SubscriptionMethodNotAllowed"),

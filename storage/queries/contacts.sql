@@ -98,6 +98,12 @@ SELECT id FROM contacts
 WHERE json_extract(external_ids, '$.victoriabrides') = :external_id AND deleted_at IS NULL
 ORDER BY id LIMIT 1;
 
+-- name: contact_id_by_mango_number
+-- A live contact by the number the PBX knows it by, where that is no Russian phone (index contacts_mango).
+SELECT id FROM contacts
+WHERE json_extract(external_ids, '$.mango') = :external_id AND deleted_at IS NULL
+ORDER BY id LIMIT 1;
+
 -- name: merge_contact_profile
 -- A merge (storage/contacts.py merge_into): the CRM's profile fields this contact lacks, from the other.
 UPDATE contacts

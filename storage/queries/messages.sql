@@ -294,3 +294,19 @@ INSERT INTO messages (contact_id, channel, direction, status, body, sender, atte
                       created_at, updated_at)
 VALUES (:contact_id, :channel, 'out', 'pending', :body, :sender, 0, :due_at, :now, :now)
 RETURNING id;
+
+-- name: insert_pbx_sms
+-- An SMS the PBX accepted (telephony's /send_sms): sent as far as Herald can tell, until its result says otherwise.
+INSERT INTO messages (contact_id, channel, direction, status, body, payload, sender, attempts, created_at, sent_at, updated_at)
+VALUES (:contact_id, 'sms', 'out', :status, :body, :payload, :sender, 1, :now, CASE WHEN :status = 'sent' THEN :now END, :now)
+RETURNING id;
+
+-- name: pbx_sms_outcome
+-- The PBX's result for an SMS of the message log: failed unless it succeeded.
+UPDATE messages
+SET status = CASE WHEN :ok THEN 'sent' ELSE 'failed' END,
+    last_error = CASE WHEN :ok THEN NULL ELSE :error END,
+    payload = json_set(coalesce(payload, '{}'), :key, :code),
+    sent_at = CASE WHEN :ok THEN coalesce(sent_at, :now) ELSE sent_at END,
+    updated_at = :now
+WHERE id = :id;
