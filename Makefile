@@ -25,6 +25,7 @@ bench: $(VENV)/installed
 	$(PY) bench/chatbot.py
 	$(PY) bench/crm.py
 	$(PY) bench/crm_history.py
+	$(PY) bench/telephony.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
