@@ -19,11 +19,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from server.gateways.mango_protocol import DEFAULT_STATS_FIELDS, STATS_FIELDS
+from server.gateways.mango_protocol import DEFAULT_STATS_FIELDS, SMS_COMMAND_PREFIX, STATS_FIELDS, sms_too_long
 
 MAX_ID_BYTES = 128  # command_id, request_id, to_number
-MAX_SMS_LATIN = 612
-MAX_SMS_OTHER = 268  # Cyrillic, or anything beyond Latin-1
 MAX_STATS_SECONDS = 31 * 24 * 3600  # a month
 MAX_ROWS = 500
 _NUMBER = re.compile(r"\+?[0-9]{3,20}|sip:[^\s@:]+@[^\s@]+")
@@ -157,6 +155,13 @@ class Command(Request):
 
     command_id: Id | None = None
 
+    @field_validator("command_id")
+    @classmethod
+    def _not_reserved(cls, command_id: str | None) -> str | None:
+        if command_id is not None and command_id.startswith(SMS_COMMAND_PREFIX):
+            raise ValueError(f"command_ids beginning with {SMS_COMMAND_PREFIX!r} are the mailings' SMS; choose another.")
+        return command_id
+
 
 class Party(BaseModel):
     """Mango's `from`/`to`/`call_party` object: an extension or a number."""
@@ -181,9 +186,8 @@ class SendSms(Command):
     @field_validator("text")
     @classmethod
     def _length(cls, text: str) -> str:
-        limit = MAX_SMS_LATIN if text.isascii() else MAX_SMS_OTHER
-        if len(text) > limit:
-            raise ValueError(f"At most {limit} characters for this text (612 Latin, 268 other); it has {len(text)}.")
+        if (problem := sms_too_long(text)) is not None:
+            raise ValueError(problem)
         return text
 
 

@@ -60,13 +60,14 @@ J = TypeVar("J", bound=Job)
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What an attempt came to (`sent`, `retry`, `failed`), or why a message was not attempted
-    (`HELD`, `CANCELLED`, `EXPIRED`: untried, no attempt is counted)."""
+    """What an attempt came to (`sent`, `retry`, `failed`, `awaiting`), or why a message was not
+    attempted (`HELD`, `CANCELLED`, `EXPIRED`: untried, no attempt is counted)."""
 
-    status: str  # sent, retry, failed; or pending (held: due again at once), cancelled, expired
+    status: str  # sent, retry, failed, awaiting; or pending (held: due again at once), cancelled, expired
     body: str | None = None  # what was sent, kept in the log
     error: str | None = None
     tried: int = 1
+    wait_seconds: float = 0  # awaiting: how long until it is tried again, if nothing else decides
 
 
 def sent(body: str | None) -> Outcome:
@@ -81,6 +82,13 @@ def retry(error: str) -> Outcome:
 def failed(error: str) -> Outcome:
     """A permanent failure: never tried again."""
     return Outcome("failed", error=error)
+
+
+def awaiting(body: str | None, note: str, seconds: float) -> Outcome:
+    """Taken by a transport that reports the outcome later (a webhook): the message stays pending,
+    due again after `seconds` unless that report decides it first (sent or failed), outside the
+    engine. `note` says what it waits for."""
+    return Outcome("awaiting", body=body, error=note, wait_seconds=seconds)
 
 
 HELD = Outcome("pending", tried=0)
@@ -135,7 +143,8 @@ class Channel(Protocol[J]):
         ...
 
     async def attempt(self, job: J) -> Outcome:
-        """Send it once: `sent(body)`, `retry(error)` or `failed(error)`. An exception is a bug:
+        """Send it once: `sent(body)`, `retry(error)`, `failed(error)` or `awaiting(...)` (the
+        outcome comes later, by another way than the engine). An exception is a bug:
         it is logged and the message retried like a temporary failure."""
         ...
 
@@ -173,17 +182,20 @@ class DeliverySummary:
     failed: int = 0
     cancelled: int = 0
     expired: int = 0
+    awaiting: int = 0  # taken by the transport, its outcome still to come
 
     def describe(self, noun: str = "messages") -> str:
         text = (f"{self.sent} {noun} sent, {self.retried} to retry later, {self.failed} failed, "
                 f"{self.cancelled} cancelled")
-        return f"{text}, {self.expired} expired" if self.expired else text
+        if self.expired:
+            text += f", {self.expired} expired"
+        return f"{text}, {self.awaiting} awaiting their outcome" if self.awaiting else text
 
     def __str__(self) -> str:
         return self.describe()
 
     def __bool__(self) -> bool:
-        return any((self.sent, self.retried, self.failed, self.cancelled, self.expired))
+        return any((self.sent, self.retried, self.failed, self.cancelled, self.expired, self.awaiting))
 
 
 @dataclass(frozen=True)
@@ -469,10 +481,13 @@ class _Session(Generic[J]):
             else:
                 delay = backoff(attempts, settings.retry_base_seconds, settings.retry_max_seconds)
                 status, next_attempt_at = "pending", to_db(now + timedelta(seconds=delay))
+        elif status == "awaiting":
+            next_attempt_at = to_db(now + timedelta(seconds=outcome.wait_seconds))
         elif status == "pending":
             next_attempt_at = stamp
         self._results.append(Result(job, {
-            "id": job.id, "status": status, "tried": outcome.tried, "body": outcome.body,
+            "id": job.id, "status": "pending" if status == "awaiting" else status, "tried": outcome.tried,
+            "body": outcome.body,
             "sent_at": stamp if status == "sent" else None, "next_attempt_at": next_attempt_at,
             "last_error": error, "now": stamp,
         }))
@@ -492,6 +507,10 @@ class _Session(Generic[J]):
         elif status == "failed":
             summary.failed += 1
             log.warning("message failed: %s", error, extra=job.ids)
+        elif status == "awaiting":
+            summary.awaiting += 1
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("message awaiting its outcome until %s", retry_at, extra=job.ids)
         elif status == "cancelled":
             summary.cancelled += 1
         elif status == "expired":

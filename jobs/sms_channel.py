@@ -15,6 +15,10 @@ not started, window closed, filters changed) and against deleted clients, so an 
 applies to everything not yet on the wire; handlers report them with `mailing_changed` and
 `client_deleted`. A message's id is the provider's msgId, so a resend after a crash carries the
 same id: that is why a stop does not wait for the requests on the wire (grace 0).
+
+A transport that only learns later whether an SMS went (the PBX, whose result webhook decides) has
+it `awaiting`: pending, due again after a while under a new attempt number, failed once the
+attempts run out with no outcome; storage/telephony.py records the outcome when it comes.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from jobs.delivery import CANCELLED, EXPIRED, HELD, Claim, DeliveryEngine, DeliverySettings, Outcome, Result, \
-    Scope, failed, retry, sent
+    Scope, awaiting, failed, retry, sent
 from jobs.windows import is_open, next_opening, parse_hhmm
 from server.gateways.sms import SmsTransport
 from server.gateways.sms_protocol import Verdict
@@ -102,6 +106,7 @@ class SmsChannel:
     def __init__(self, db: Database, settings: NotificationSettings, transport: SmsTransport) -> None:
         self._db = db
         self._timeout = settings.timeout_seconds
+        self._max_attempts = settings.max_attempts
         self._transport = transport
         self._plans: dict[int, Plan] = {}
         self._deleted: set[int] = set()
@@ -225,26 +230,24 @@ class SmsChannel:
         return None
 
     async def attempt(self, job: SmsJob) -> Outcome:
+        if job.attempts >= self._max_attempts:
+            # Every try was taken (an `awaiting` transport) and no outcome came for any of them.
+            return failed(f"no outcome came for any of its {job.attempts} attempts")
         if job.mailing_id is None:
-            return await self._attempt_outside_mailings(job)
-        plan = self._plans[job.mailing_id]  # hold() has just seen it
-        # Cut short so that no request is still running at the mailing's end.
-        deadline = min(self._timeout, (plan.end - utc_now()).total_seconds())
-        outcome = await self._transport.send(job.id, job.phone, plan.text, deadline)
+            if job.phone is None:
+                return failed("the recipient has no phone number")
+            if not job.body:
+                return failed("the message has no text")
+            text, deadline = job.body, self._timeout
+        else:
+            plan = self._plans[job.mailing_id]  # hold() has just seen it
+            # Cut short so that no request is still running at the mailing's end.
+            text, deadline = plan.text, min(self._timeout, (plan.end - utc_now()).total_seconds())
+        outcome = await self._transport.send(job.id, job.phone, text, deadline, attempt=job.attempts + 1)
         if outcome.verdict is Verdict.SENT:
-            return sent(plan.text)
-        if outcome.verdict is Verdict.FAIL:
-            return failed(outcome.error)
-        return retry(outcome.error)
-
-    async def _attempt_outside_mailings(self, job: SmsJob) -> Outcome:
-        if job.phone is None:
-            return failed("the recipient has no phone number")
-        if not job.body:
-            return failed("the message has no text")
-        outcome = await self._transport.send(job.id, job.phone, job.body, self._timeout)
-        if outcome.verdict is Verdict.SENT:
-            return sent(job.body)
+            return sent(text)
+        if outcome.verdict is Verdict.ACCEPTED:
+            return awaiting(text, outcome.error or "accepted; its outcome is still to come", outcome.wait_seconds)
         if outcome.verdict is Verdict.FAIL:
             return failed(outcome.error)
         return retry(outcome.error)
@@ -276,8 +279,10 @@ class SmsChannel:
 
 def sms_engine(db: Database, settings: NotificationSettings, transport: SmsTransport,
                scheduler: AsyncIOScheduler | None = None) -> DeliveryEngine[SmsChannel]:
-    """The SMS engine with `notifications.*`'s pace and retries."""
+    """The SMS engine with `notifications.*`'s pace and retries, never faster than the transport
+    can take."""
+    rate_limit = min((rate for rate in (settings.rate_limit, transport.max_rate) if rate), default=0)
     return DeliveryEngine(SmsChannel(db, settings, transport), DeliverySettings(
-        concurrency=settings.concurrency, rate_limit=settings.rate_limit, max_attempts=settings.max_attempts,
+        concurrency=settings.concurrency, rate_limit=rate_limit, max_attempts=settings.max_attempts,
         retry_base_seconds=settings.retry_base_seconds, retry_max_seconds=settings.retry_max_seconds,
         grace_seconds=0), scheduler)

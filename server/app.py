@@ -83,7 +83,7 @@ async def pbx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def dispatcher(app: web.Application) -> AsyncIterator[None]:
-    async with resources.sms_transport(app[SETTINGS]) as transport:
+    async with resources.sms_transport(app[SETTINGS], app[MANGO]) as transport:
         app[DISPATCHER] = sms_engine(app[DB], app[SETTINGS].notifications, transport, app[SCHEDULER])
         await app[DISPATCHER].start()
         yield

@@ -62,8 +62,9 @@ async def passport_email_lookup(settings: Settings) -> AsyncIterator[PassportEma
 
 
 @asynccontextmanager
-async def sms_transport(settings: Settings) -> AsyncIterator[SmsTransport]:
-    transport = make_transport(settings.notifications)
+async def sms_transport(settings: Settings, mango: MangoClient) -> AsyncIterator[SmsTransport]:
+    """The mailings' SMS transport (`mango`: through the app's PBX client)."""
+    transport = make_transport(settings.notifications, mango, settings.telephony)
     try:
         yield transport
     finally:

@@ -46,7 +46,7 @@ class LogSettings(Section):
 
 
 class NotificationSettings(Section):
-    transport: Literal["sandbox", "http"] = "sandbox"
+    transport: Literal["sandbox", "http", "mango"] = "sandbox"
     provider_url: str = ""
     provider_token: str = ""
     concurrency: int = Field(50, ge=1, le=1000)
@@ -160,7 +160,8 @@ class ChatbotSettings(Section):
 class TelephonySettings(Section):
     """The MANGO OFFICE PBX (seed 004): where its API is, our key and salt (from the environment:
     HERALD_TELEPHONY__API_KEY, HERALD_TELEPHONY__API_SALT; never logged), the client-side rate
-    limits and the time limits."""
+    limits and the time limits, and the extension and sender name of mailings' SMS when
+    notifications.transport = "mango"."""
 
     api_url: str = "https://app.mango-office.ru/vpbx/"
     cc_api_url: str = "https://app.mango-office.ru/cc/"
@@ -172,6 +173,9 @@ class TelephonySettings(Section):
     lockout_seconds: float = Field(120, gt=0)
     stats_poll_seconds: float = Field(5, gt=0)
     stats_timeout_seconds: float = Field(120, gt=0)
+    result_timeout_seconds: float = Field(300, gt=0)
+    sms_from_extension: str = Field("", pattern=r"^([0-9]{1,16})?$")
+    sms_sender: str = Field("", pattern=r"^[^\x00-\x1f\x7f]*$")
 
     @model_validator(mode="after")
     def _urls(self) -> TelephonySettings:
@@ -198,6 +202,15 @@ class Settings(Section):
     chatbot: ChatbotSettings = ChatbotSettings()
     telephony: TelephonySettings = TelephonySettings()
     _deprecated: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _mango_transport_needs_the_pbx(self) -> Settings:
+        if self.notifications.transport == "mango":
+            if not self.telephony.configured:
+                raise ValueError("notifications.transport = 'mango' needs telephony.api_key and telephony.api_salt")
+            if not self.telephony.sms_from_extension:
+                raise ValueError("notifications.transport = 'mango' needs telephony.sms_from_extension")
+        return self
 
     @property
     def deprecated(self) -> tuple[str, ...]:
@@ -282,6 +295,9 @@ def load_settings(path: Path, environ: Mapping[str, str] = os.environ, **overrid
         problems = []
         for error in exc.errors():
             loc = tuple(str(part) for part in error["loc"])
+            if not loc:  # a check across sections: its message names the keys
+                problems.append(f"{error['msg'].removeprefix('Value error, ')} ({path})")
+                continue
             loc = old_names.get(loc[:2], loc[:2]) + loc[2:]
             message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
             variable = env_sources.get(loc[:2])

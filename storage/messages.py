@@ -373,3 +373,21 @@ def pbx_sms_outcome(tx: WriteTransaction, message_id: int, *, ok: bool, code: in
     reason of events/sms): kept in its payload; it is failed unless `ok`."""
     tx.execute(Q.pbx_sms_outcome, {"id": message_id, "ok": ok, "error": error, "key": f"$.{what}", "code": code,
                                    "now": _now()})
+
+
+@writes
+def pbx_try_outcome(tx: WriteTransaction, message_id: int, attempt: int, *, ok: bool, code: int | None,
+                    error: str | None = None) -> None:
+    """The PBX's result of the `attempt`-th try at an SMS the SMS engine sends (a mailing's, a
+    reply): a success makes it sent, once, whatever became of it meanwhile (a late result of an
+    earlier try counts: the SMS did go); a failure fails it only while it waits on that very try
+    (a later try decides otherwise). The code is kept in its payload."""
+    tx.execute(Q.pbx_try_outcome, {"id": message_id, "attempt": attempt, "ok": ok, "code": code,
+                                   "error": error, "now": _now()})
+
+
+@writes
+def pbx_report(tx: WriteTransaction, message_id: int, what: str, code: int) -> None:
+    """Keep what the PBX said of an SMS (`what`: `delivery`, the reason of events/sms) in its
+    payload, its status as it is."""
+    tx.execute(Q.pbx_report, {"id": message_id, "key": f"$.{what}", "code": code, "now": _now()})

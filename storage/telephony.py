@@ -8,6 +8,10 @@ their entry_id (its state that of the highest seq, whatever order they came in),
 it and logs it in the caller's history (a SYSTEM_MESSAGE in the CRM: "Incoming call, answered by
 101, 2 min 14 s"), a result completes its command (and the SMS it sent), events/sms keeps the
 delivery report. Callers and called numbers become contacts (source `PHONE`).
+
+The SMS engine's own SMS (notifications.transport = "mango") have no command row: their
+command_id, herald-sms-<message id>-<attempt>, names the message and the try, and their result
+decides the message (`messages.pbx_try_outcome`); their delivery report is only kept.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from server.gateways.mango_protocol import code_of, describe, is_success
+from server.gateways.mango_protocol import code_of, describe, is_success, sms_try_of_command
 from server.timeutil import to_db, utc_now
 from storage import contacts, messages
 from storage.db import Reads, WriteTransaction, reads, writes
@@ -186,6 +190,10 @@ def _result(tx: WriteTransaction, command_id: str, data: dict[str, Any]) -> None
                                               "now": _now()})
     if done is not None and done["message_id"] is not None:
         _sms_result(tx, done["message_id"], code)
+    elif done is None and code is not None and (sms_try := sms_try_of_command(command_id)) is not None:
+        ok = is_success(code)
+        messages.pbx_try_outcome(tx, *sms_try, ok=ok, code=code,
+                                 error=None if ok else f"PBX result {code}: {describe(code)}")
 
 
 def _sms_result(tx: WriteTransaction, message_id: int, code: int | None) -> None:
@@ -197,7 +205,11 @@ def _sms_result(tx: WriteTransaction, message_id: int, code: int | None) -> None
 def _delivery(tx: WriteTransaction, command_id: str, data: dict[str, Any]) -> None:
     message_id = tx.fetch_value(Q.message_of_command, {"command_id": command_id})
     code = _int(data.get("reason"))
-    if message_id is None or code is None:
+    if code is None:
+        return
+    if message_id is None:
+        if (sms_try := sms_try_of_command(command_id)) is not None:
+            messages.pbx_report(tx, sms_try[0], "delivery", code)  # the engine's SMS: its result decides
         return
     messages.pbx_sms_outcome(tx, message_id, ok=is_success(code), code=code, what="delivery",
                              error=None if is_success(code) else f"PBX delivery report {code}: {describe(code)}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -198,6 +199,31 @@ def verify_webhook(form: Mapping[str, str], key: str, salt: str) -> Webhook:
     if not isinstance(data, dict):
         raise WebhookRefused(400, "json is not a JSON object.")
     return Webhook(json_text, data)
+
+
+# SMS (commands/sms)
+
+MAX_SMS_LATIN = 612
+MAX_SMS_OTHER = 268  # Cyrillic, or anything beyond ASCII
+SMS_COMMAND_PREFIX = "herald-sms-"  # a mailing's SMS: herald-sms-<message id>-<attempt>
+
+
+def sms_too_long(text: str) -> str | None:
+    """Why Mango would refuse `text` as one SMS for its length, or None."""
+    limit = MAX_SMS_LATIN if text.isascii() else MAX_SMS_OTHER
+    if len(text) > limit:
+        return f"At most {limit} characters for this text (612 Latin, 268 other); it has {len(text)}."
+    return None
+
+
+def sms_command_id(message_id: int, attempt: int) -> str:
+    return f"{SMS_COMMAND_PREFIX}{message_id}-{attempt}"
+
+
+def sms_try_of_command(command_id: str) -> tuple[int, int] | None:
+    """The message-log id and attempt a mailing SMS's command_id names, or None for any other."""
+    match = re.fullmatch(re.escape(SMS_COMMAND_PREFIX) + r"([0-9]{1,18})-([0-9]{1,9})", command_id)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def event_kind(path: str) -> str:

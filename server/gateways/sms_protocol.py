@@ -15,12 +15,14 @@ class Verdict(Enum):
     SENT = "sent"
     RETRY = "retry"  # worth trying again later: the provider was slow, down or confused
     FAIL = "fail"  # the provider refused this message for good
+    ACCEPTED = "accepted"  # taken; whether it was sent comes later (the PBX's result webhook)
 
 
 @dataclass(frozen=True)
 class Outcome:
     verdict: Verdict
     error: str | None = None
+    wait_seconds: float = 0  # ACCEPTED: how long to wait for the result before trying again
 
 
 SENT = Outcome(Verdict.SENT)

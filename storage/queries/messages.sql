@@ -310,3 +310,22 @@ SET status = CASE WHEN :ok THEN 'sent' ELSE 'failed' END,
     sent_at = CASE WHEN :ok THEN coalesce(sent_at, :now) ELSE sent_at END,
     updated_at = :now
 WHERE id = :id;
+
+-- name: pbx_try_outcome
+-- The PBX's result of one try (:attempt) at an SMS the engine sends: sent once on a success, from
+-- whatever status; failed only while that try is on the wire (attempts not yet counted) or is the
+-- last one made and awaited (pending). A mailing's text is its body if no try recorded it yet.
+UPDATE messages
+SET status = CASE WHEN :ok THEN 'sent' ELSE 'failed' END,
+    last_error = CASE WHEN :ok THEN NULL ELSE :error END,
+    body = coalesce(body, (SELECT message_text FROM mailings WHERE mailings.id = messages.mailing_id)),
+    payload = json_set(coalesce(payload, '{}'), '$.result', :code),
+    sent_at = CASE WHEN :ok THEN :now ELSE sent_at END,
+    next_attempt_at = NULL,
+    updated_at = :now
+WHERE id = :id AND channel = 'sms' AND direction = 'out' AND status <> 'sent'
+  AND (:ok OR (status = 'sending' AND attempts = :attempt - 1) OR (status = 'pending' AND attempts = :attempt));
+
+-- name: pbx_report
+UPDATE messages SET payload = json_set(coalesce(payload, '{}'), :key, :code), updated_at = :now
+WHERE id = :id AND channel = 'sms' AND direction = 'out';
