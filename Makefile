@@ -14,7 +14,12 @@ $(VENV)/installed: requirements.txt
 run: $(VENV)/installed
 	$(PY) main.py
 
+# The admin UI's browser tests need Chromium (Debian's package; .ci/run installs it): without one
+# they are skipped, and this says so before and pytest's summary after.
+CHROMIUM := $(or $(HERALD_CHROMIUM),$(shell command -v chromium || command -v chromium-browser))
+
 test: $(VENV)/installed
+	@test -n "$(CHROMIUM)" || echo "make test: no Chromium found (apt-get install chromium): the admin UI's browser tests will be SKIPPED"
 	$(PY) -m pytest
 
 bench: $(VENV)/installed

@@ -3,6 +3,7 @@ one management command (jobs/commands.py).
 
     python main.py [--config FILE]                         serve on server.host:server.port
     python main.py [--config FILE] create_token NAME | list_tokens | revoke_token NAME_OR_PREFIX
+    python main.py [--config FILE] create_admin NAME [--reset]
     python main.py [--config FILE] send_daily_report
     python main.py [--config FILE] update_subscriptions | preheat_subscriptions
     python main.py [--config FILE] send_emails | send_email_to EMAIL
@@ -31,6 +32,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sub.add_parser("list_tokens", help="the tokens made by create_token: name, prefix, when")
     sub.add_parser("revoke_token", help="revoke a token made by create_token").add_argument(
         "name_or_prefix", metavar="NAME_OR_PREFIX")
+    admin = sub.add_parser("create_admin", help="make an operator of the web UI at /admin/ (asks for the password)")
+    admin.add_argument("name")
+    admin.add_argument("--reset", action="store_true", help="set a new password for an existing operator")
     sub.add_parser("send_daily_report", help="email the last day's mailing report now")
     sub.add_parser("update_subscriptions", help="refresh the minimum price of every subscribed direction")
     sub.add_parser("preheat_subscriptions", help="first prices for subscriptions of the last day that have none")
@@ -51,6 +55,8 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
             job = commands.cmd_list_tokens(settings)
         case "revoke_token":
             job = commands.cmd_revoke_token(settings, args.name_or_prefix)
+        case "create_admin":
+            job = commands.cmd_create_admin(settings, args.name, reset=args.reset)
         case "send_daily_report":
             job = commands.cmd_send_daily_report(settings)
         case "update_subscriptions" | "preheat_subscriptions":

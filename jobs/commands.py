@@ -8,6 +8,8 @@ safe (price upserts are idempotent, emails are unique per change).
 
 from __future__ import annotations
 
+import getpass
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -21,11 +23,12 @@ from jobs.price_emails import send_emails
 from jobs.price_updates import PriceCommandError, preheat_subscriptions, set_test_min_prices, update_subscriptions
 from jobs.report import send_daily_report
 from jobs.scheduler import run_exclusively
-from server import resources
+from server import passwords, resources
 from server.gateways.email import EmailError, EmailSender
 from server.gateways.passport_email import PassportEmailLookup
 from server.gateways.price_index import PriceSource
 from server.settings import Settings
+from storage import admins
 from storage.db import Database
 from storage.tokens import (PREFIX_LENGTH, AmbiguousToken, NoSuchToken, StoredToken, TokenError, create_token,
                             list_tokens, revoke_token)
@@ -135,6 +138,54 @@ async def cmd_revoke_token(settings: Settings, wanted: str) -> int:
                 print(f"  {_describe(candidate)}", file=sys.stderr)
             return 2
     print(f"revoked token {_describe(token)}; it is refused from now on")
+    return 0
+
+
+PASSWORD_VARIABLE = "HERALD_ADMIN_PASSWORD"
+
+
+def _new_password() -> str | None:
+    """From HERALD_ADMIN_PASSWORD (scripts), else asked twice at the terminal; None after a
+    problem, which is printed."""
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if password is None:
+        if not sys.stdin.isatty():
+            print(f"herald: no terminal to ask the password at; set {PASSWORD_VARIABLE}", file=sys.stderr)
+            return None
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("The same password again: ") != password:
+            print("herald: the two passwords differ; nothing changed", file=sys.stderr)
+            return None
+    if (problem := passwords.problem_with(password)) is not None:
+        print(f"herald: {problem}; nothing changed", file=sys.stderr)
+        return None
+    return password
+
+
+async def cmd_create_admin(settings: Settings, name: str, *, reset: bool = False) -> int:
+    """An operator of the web UI (`reset`: a new password for one, ending its sessions)."""
+    try:
+        admins.check_name(name)
+    except admins.AdminError as exc:
+        print(f"herald: {exc}", file=sys.stderr)
+        return 2
+    password = _new_password()
+    if password is None:
+        return 2
+    password_hash = passwords.hash_password(password)
+    async with tools(settings) as t:
+        try:
+            if reset:
+                await admins.reset_password(t.db, name, password_hash)
+            else:
+                await admins.create_admin(t.db, name, password_hash)
+        except admins.AdminError as exc:
+            print(f"herald: {exc}", file=sys.stderr)
+            return 1
+    if reset:
+        print(f"new password set for operator {name!r}; their sessions have ended")
+    else:
+        print(f"operator {name!r} created; log in at {settings.server.public_url}/admin/")
     return 0
 
 

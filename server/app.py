@@ -14,25 +14,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
+import aiohttp_jinja2
 from aiohttp import web
 
-from handlers import chatbot, crm, mango_webhooks, notifications, subscriptions, system, telephony
+from handlers import admin, chatbot, crm, mango_webhooks, notifications, subscriptions, system, telephony
 from jobs.email_channel import email_engine
 from jobs.report import schedule_daily_report
 from jobs.scheduler import make_scheduler, schedule_recurring
 from jobs.sms_channel import sms_engine
 from jobs.subscription_schedule import subscription_jobs
 from server import resources
+from server.admin_auth import LoginThrottle
 from server.families import Family, FamilyTable
-from server.keys import DB, DISPATCHER, EMAIL, FAMILY_TABLE, MANGO, METRICS, OUTBOX, SCHEDULER, SETTINGS, TOKENS
+from server.keys import (ADMIN_THROTTLE, DB, DISPATCHER, EMAIL, FAMILY_TABLE, MANGO, METRICS, OUTBOX, SCHEDULER,
+                         SETTINGS, TOKENS)
 from server.metrics import Metrics
 from server.middlewares import authenticate, errors, request_log
 from server.settings import Settings
+from server.templating import FILTERS, options
 from storage.tokens import TokenChecker
 
 
 FAMILIES: tuple[Family, ...] = (notifications.FAMILY, subscriptions.FAMILY, chatbot.FAMILY, crm.FAMILY, telephony.FAMILY,
-                                mango_webhooks.FAMILY, system.FAMILY)
+                                mango_webhooks.FAMILY, admin.FAMILY, system.FAMILY)
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
@@ -97,6 +101,8 @@ def create_app(settings: Settings, families: Sequence[Family] = FAMILIES) -> web
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[FAMILY_TABLE] = FamilyTable(families, fallback=system.FAMILY)
+    app[ADMIN_THROTTLE] = LoginThrottle()
+    aiohttp_jinja2.setup(app, filters=FILTERS, **options())
     app.cleanup_ctx.extend([database, scheduler, email, outbox, subscription_schedule, pbx, dispatcher])
     for family in app[FAMILY_TABLE].families:
         app.add_routes(family.routes)

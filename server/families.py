@@ -85,7 +85,8 @@ class Family:
     the family's paths that need no credentials; `pagination(request)` reads a page's parameters
     and wraps a page in the family's envelope; `path_ids` map a path prefix to the log key its
     `{id}` goes under (`client_id=5` for /Clients/5/); `response_headers(request)` are headers
-    every answer of the family carries, errors too (the chatbot's CORS headers)."""
+    every answer of the family carries, errors too (the chatbot's CORS headers); `error_page`
+    answers its errors instead of `error_body` (the admin UI's HTML pages)."""
 
     name: str
     routes: Sequence[web.AbstractRouteDef]
@@ -97,6 +98,7 @@ class Family:
     pagination: Callable[[web.Request], Any] | None = None
     path_ids: tuple[tuple[str, str], ...] = ()
     response_headers: Callable[[web.Request], Mapping[str, str]] | None = None
+    error_page: Callable[[HeraldError, web.Request], web.Response] | None = None
 
     def auth_for(self, path: str) -> Auth:
         return PUBLIC if path.startswith(self.public) else self.auth

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from jobs.delivery import DeliveryEngine
     from jobs.email_channel import EmailChannel
     from jobs.sms_channel import SmsChannel
+    from server.admin_auth import LoginThrottle
     from server.families import FamilyTable
     from server.gateways.email import EmailSender
     from server.gateways.mango import MangoClient
@@ -31,3 +32,4 @@ DISPATCHER = web.AppKey("dispatcher", "DeliveryEngine[SmsChannel]")  # the SMS d
 EMAIL = web.AppKey("email", "EmailSender")
 OUTBOX = web.AppKey("outbox", "DeliveryEngine[EmailChannel]")  # the email delivery engine
 MANGO = web.AppKey("mango", "MangoClient")  # the PBX's API client (telephony)
+ADMIN_THROTTLE = web.AppKey("admin_throttle", "LoginThrottle")  # wrong admin passwords per name

@@ -101,7 +101,10 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
         headers["WWW-Authenticate"] = challenge
     if getattr(error, "retry_after", None) is not None:  # ServiceUnavailable, GatewayError
         headers["Retry-After"] = str(error.retry_after)
-    response = respond(family.error_body(error), error.status)
+    if family.error_page is not None:
+        response = family.error_page(error, request)
+    else:
+        response = respond(family.error_body(error), error.status)
     response.headers.update(headers)
     return _with_family_headers(family, request, response)
 

@@ -189,6 +189,12 @@ class TelephonySettings(Section):
         return bool(self.api_key and self.api_salt)
 
 
+class AdminSettings(Section):
+    """The operators' web UI (/admin/): how long a login lasts."""
+
+    session_hours: float = Field(12, gt=0, le=24 * 90)
+
+
 class Settings(Section):
     server: ServerSettings = ServerSettings()
     storage: StorageSettings = StorageSettings()
@@ -201,6 +207,7 @@ class Settings(Section):
     subscriptions: SubscriptionSettings = SubscriptionSettings()
     chatbot: ChatbotSettings = ChatbotSettings()
     telephony: TelephonySettings = TelephonySettings()
+    admin: AdminSettings = AdminSettings()
     _deprecated: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
@@ -234,7 +241,7 @@ def config_path(cli_path: str | None, environ: os._Environ | dict = os.environ) 
 
 
 ENV_PREFIX = "HERALD_"
-ENV_OTHER = {"HERALD_CONFIG"}  # read by config_path, not a setting
+ENV_OTHER = {"HERALD_CONFIG", "HERALD_ADMIN_PASSWORD"}  # read by config_path and create_admin, not settings
 
 
 def environment_settings(environ: Mapping[str, str]) -> tuple[dict[str, dict], dict[tuple[str, str], str]]:

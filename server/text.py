@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any
 
 MAX_JSON_DEPTH = 32
@@ -28,6 +29,20 @@ def problem(value: str, *, one_line: bool) -> str | None:
     if char in "\t\n\r":
         return f"Must be one line: a tab or line break (U+{ord(char):04X}) {where}."
     return f"Control characters are not allowed: U+{ord(char):04X} {where}."
+
+
+def name_problem(name: str, max_length: int) -> str | None:
+    """Why `name` cannot name something made at the command line (a token, an operator): it
+    "is empty", "starts or ends with a space", ...; or None."""
+    if not name.strip():
+        return "is empty"
+    if name != name.strip():
+        return "starts or ends with a space"
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        return "contains a control character"
+    if len(name) > max_length:
+        return f"is longer than {max_length} characters"
+    return None
 
 
 def one_line(value: Any) -> Any:

@@ -68,6 +68,12 @@ async def list_mailings_with_counts(
     return count, [_with_counts(row) for row in rows]
 
 
+async def active_mailings_with_counts(db: Database, now: datetime, *, limit: int) -> list[dict[str, Any]]:
+    """Mailings whose end has not come: running, then due (by start), with counts as above."""
+    rows = await db.fetch_all(Q.active_mailings_with_counts, {"now": to_db(now), "limit": limit})
+    return [_with_counts(row) for row in rows]
+
+
 async def get_mailing_with_counts(db: Database, mailing_id: int) -> dict[str, Any] | None:
     row = await db.fetch_one(Q.get_mailing_with_counts, {"id": mailing_id})
     return _with_counts(row) if row else None

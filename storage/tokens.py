@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import unicodedata
 from dataclasses import dataclass
 
+from server.text import name_problem
 from server.timeutil import to_db, utc_now
 from storage.db import Database, WriteTransaction, writes
 from storage.sql import Q
@@ -50,12 +50,8 @@ def digest(token: str) -> str:
 def check_name(name: str) -> None:
     if not name.strip():
         raise TokenError("a token needs a name, e.g. create_token crm-sync")
-    if name != name.strip():
-        raise TokenError(f"token name {name!r} starts or ends with a space")
-    if any(unicodedata.category(char) == "Cc" for char in name):
-        raise TokenError(f"token name {name!r} contains a control character")
-    if len(name) > MAX_NAME_LENGTH:
-        raise TokenError(f"token name is longer than {MAX_NAME_LENGTH} characters")
+    if (problem := name_problem(name, MAX_NAME_LENGTH)) is not None:
+        raise TokenError(f"token name {name!r} {problem}")
 
 
 async def create_token(db: Database, name: str) -> str:

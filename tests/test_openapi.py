@@ -261,12 +261,15 @@ def test_document_is_openapi_3_1():
 
 
 def registered_routes(app: web.Application) -> dict[tuple[str, str], bool]:
-    """{(method, path without its optional slash): whether the trailing slash is optional}."""
+    """{(method, path without its optional slash): whether the trailing slash is optional}, but for
+    the operators' UI: /admin/ is pages for people behind a login, not an API (the README's)."""
     found = {}
     for resource_route in app.router.routes():
         if resource_route.method == "HEAD" or isinstance(resource_route.resource, web.StaticResource):
             continue
         path = resource_route.resource.canonical
+        if path.startswith("/admin"):
+            continue
         path = re.sub(r"\{(\w+):[^{}]*\}", r"{\1}", path)  # in case canonical keeps a regex
         optional_slash = path.endswith("{slash}")
         path = path.removesuffix("{slash}").rstrip("/") or "/"

@@ -68,3 +68,11 @@ WHERE m.deleted_at IS NULL AND m.fanned_out_at IS NOT NULL
 -- Fanned-out mailings count too: an edit may have moved a running mailing's start ahead.
 SELECT min(datetime_start) FROM mailings
 WHERE deleted_at IS NULL AND datetime_start > :now;
+
+-- name: active_mailings_with_counts
+-- The mailings not ended yet (running, then those due), soonest start first, with their counts.
+SELECT a.*, (SELECT json_group_object(status, count) FROM mailing_status_counts
+             WHERE mailing_id = a.id AND count > 0) AS statuses
+FROM api_mailings a JOIN mailings m ON m.id = a.id
+WHERE m.datetime_end > :now
+ORDER BY m.datetime_start, m.id LIMIT :limit;

@@ -1,0 +1,55 @@
+"""The operators' UI in a real browser (tests/browser.py): logging in through the form, a wrong
+password told, the dashboard's progress bars following a mailing live, logging out. Every page
+opened must log no console error."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from tests.browser import browser  # noqa: F401 (fixture)
+from tests.test_admin_access import NAME, PASSWORD, admin_app  # noqa: F401 (fixture)
+from tests.test_dispatch import add_clients, add_mailing
+
+
+async def log_in_with_the_form(page, base: str, password: str = PASSWORD) -> None:
+    await page.goto(f"{base}/admin/")
+    assert "/admin/login" in page.url
+    await page.get_by_label("Name").fill(NAME)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_load_state()
+
+
+async def test_an_operator_logs_in_through_the_form_and_out_again(admin_app, browser):
+    api = await admin_app()
+    base = str(api.make_url("")).rstrip("/")
+    page = browser.page
+    browser.expect_error("status of 401")  # the wrong password's page
+    await log_in_with_the_form(page, base, password="not the password")
+    assert await page.get_by_role("alert").inner_text() == "Wrong name or password."
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_url(f"{base}/admin/")
+    assert await page.locator("header .who").inner_text() == NAME
+    assert await page.get_by_role("heading", name="Dashboard").is_visible()
+    await page.get_by_role("button", name="Log out").click()
+    await page.wait_for_url(f"{base}/admin/login")
+    await page.goto(f"{base}/admin/")
+    assert "/admin/login" in page.url
+
+
+async def test_the_dashboard_follows_a_mailing_to_100_percent(admin_app, browser):
+    api = await admin_app()  # the sandbox transport: every message is sent at once
+    base = str(api.make_url("")).rstrip("/")
+    await add_clients(api, 30)
+    start = datetime.now(timezone.utc) + timedelta(seconds=2)
+    mailing = await add_mailing(api, "Live progress", start=start, end=start + timedelta(hours=1))
+    page = browser.page
+    await log_in_with_the_form(page, base)
+    bar = page.locator(f'tr[data-mailing="{mailing["id"]}"] [role="progressbar"]')
+    assert await bar.get_attribute("aria-valuenow") == "0"  # due, not started: loaded before it ran
+    await page.wait_for_function(
+        f"""() => document.querySelector('tr[data-mailing="{mailing["id"]}"] [role="progressbar"]')
+                  ?.getAttribute('aria-valuenow') === '100'""", timeout=15_000)
+    label = page.locator(f'tr[data-mailing="{mailing["id"]}"] .progress-label')
+    assert await label.inner_text() == "100 % · 30 of 30 sent"
