@@ -14,7 +14,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from handlers.admin_render import error_page, headers, render
+from handlers import admin_mailings
+from handlers.admin_render import error_page, headers, redirect, render
+from handlers.admin_widgets import progress
 from server import passwords
 from server.admin_auth import (COOKIE, CSRF_FIELD, LOGIN_CSRF_COOKIE, LOGIN_PATH, AdminSession, new_login_csrf,
                                same, set_cookie)
@@ -78,7 +80,7 @@ async def login(request: web.Request) -> web.Response:
     hours = request.app[SETTINGS].admin.session_hours
     token, _ = await admins.start_session(db, found.id, hours)
     log.info("logged in", extra={"admin": name})
-    response = web.HTTPSeeOther(next_page)
+    response = redirect(next_page)
     set_cookie(response, request, COOKIE, token, max_age=int(hours * 3600))
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/admin/")
     raise response
@@ -86,7 +88,7 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     await admins.end_session(request.app[DB], request.cookies[COOKIE])
-    response = web.HTTPSeeOther(LOGIN_PATH)
+    response = redirect(LOGIN_PATH)
     response.del_cookie(COOKIE, path="/admin/")
     raise response
 
@@ -94,21 +96,6 @@ async def logout(request: web.Request) -> web.Response:
 async def _active_mailings(request: web.Request) -> list[dict]:
     found = await mailings.active_mailings_with_counts(request.app[DB], utc_now(), limit=DASHBOARD_MAILINGS)
     return [{**mailing, "progress": progress(mailing)} for mailing in found]
-
-
-def progress(mailing: dict) -> dict:
-    """A mailing's stacked bar: each status's share (x and width in percent), how much is done."""
-    total, statuses = mailing["total"], mailing["statuses"]
-    bars, x = [], 0.0
-    for status in ("sent", "failed", "expired", "cancelled", "sending", "pending"):
-        if statuses[status] and total:
-            width = 100 * statuses[status] / total
-            bars.append({"status": status, "x": round(x, 2), "width": round(width, 2)})
-            x += width
-    done = total - statuses["pending"] - statuses["sending"]
-    percent = math.floor(100 * done / total) if total else 0
-    label = ", ".join(f"{status} {count}" for status, count in statuses.items() if count) or "no messages yet"
-    return {"bars": bars, "percent": percent, "label": label}
 
 
 async def dashboard(request: web.Request) -> web.Response:
@@ -125,6 +112,7 @@ routes = [
     route("POST", "/admin/logout", logout),
     route("GET", "/admin/", dashboard),
     route("GET", "/admin/fragments/active-mailings", active_mailings_fragment),
+    *admin_mailings.routes,
     web.static("/admin/static", STATIC_DIR, name="admin-static"),
 ]
 

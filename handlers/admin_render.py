@@ -29,11 +29,17 @@ def headers(request: web.Request) -> dict[str, str]:
     return HEADERS
 
 
-def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+def render(request: web.Request, template: str, http_status: int = 200, **context: Any) -> web.Response:
     session = request.get(SESSION)
-    base = {"session": session, "csrf_token": session.csrf_token if session else "", "path": request.path}
-    return aiohttp_jinja2.render_template(f"admin/{template}", request, {**base, **context}, status=status)
+    base = {"session": session, "csrf_token": session.csrf_token if session else "", "path": request.path,
+            "notice": None}
+    return aiohttp_jinja2.render_template(f"admin/{template}", request, {**base, **context}, status=http_status)
+
+
+def redirect(location: str) -> web.HTTPSeeOther:
+    """Where a form's POST sends the browser on (303: the next request is a GET); raise it."""
+    return web.HTTPSeeOther(location)
 
 
 def error_page(error: HeraldError, request: web.Request) -> web.Response:
-    return render(request, "error.html", status=error.status, error=error)
+    return render(request, "error.html", error.status, error=error)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 
 from handlers.notification_schemas import MailingIn
+from jobs import mailing_changes
 from server.errors import NotFound
 from server.families import paginate
 from server.http import path_id, read_body, respond, route, validate
 from server.keys import DB, DISPATCHER
 from storage import mailings
-
-log = logging.getLogger("herald.mailings")
 
 
 async def _existing(request: web.Request) -> dict:
@@ -31,10 +28,7 @@ async def list_mailings(request: web.Request) -> web.Response:
 
 async def create_mailing(request: web.Request) -> web.Response:
     mailing = validate(MailingIn, await read_body(request))
-    created = await mailings.create_mailing(request.app[DB], mailing.model_dump())
-    log.info("mailing created", extra={"mailing_id": created["id"]})
-    request.app[DISPATCHER].wake()
-    return respond(created, 201)
+    return respond(await mailing_changes.create(request.app[DB], request.app[DISPATCHER], mailing.model_dump()), 201)
 
 
 async def get_mailing(request: web.Request) -> web.Response:
@@ -46,20 +40,16 @@ async def replace_mailing(request: web.Request) -> web.Response:
     if request.method == "PATCH":
         body = {**await _existing(request), **body}
     mailing = validate(MailingIn, body)
-    updated = await mailings.update_mailing(request.app[DB], path_id(request), mailing.model_dump())
+    updated = await mailing_changes.update(request.app[DB], request.app[DISPATCHER], path_id(request),
+                                           mailing.model_dump())
     if updated is None:
         raise NotFound("Not found.")
-    await request.app[DISPATCHER].channel.mailing_changed(updated["id"])
-    request.app[DISPATCHER].wake()
     return respond(updated)
 
 
 async def delete_mailing(request: web.Request) -> web.Response:
-    mailing_id = path_id(request)
-    if not await mailings.delete_mailing(request.app[DB], mailing_id):
+    if not await mailing_changes.delete(request.app[DB], request.app[DISPATCHER], path_id(request)):
         raise NotFound("Not found.")
-    await request.app[DISPATCHER].channel.mailing_changed(mailing_id)
-    request.app[DISPATCHER].wake()
     return web.Response(status=204)
 
 

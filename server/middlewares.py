@@ -28,7 +28,8 @@ from storage.db import unavailable
 log = logging.getLogger("herald.http")
 
 # Query parameters whose values are logged as they are; every other non-empty value is `***`.
-LOGGED_VALUES = frozenset({"limit", "offset", "tag", "operator_code", "qkey", "date_range", "email_source"})
+LOGGED_VALUES = frozenset({"limit", "offset", "tag", "operator_code", "qkey", "date_range", "email_source", "state",
+                           "status", "before", "after"})
 _PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-\[\]]{0,63}")
 
 
@@ -55,6 +56,9 @@ async def request_log(request: web.Request, handler) -> web.StreamResponse:
         response = await handler(request)
         status = response.status
         return response
+    except web.HTTPException as exc:  # a redirect raised (the admin UI's), or an error the next middleware let by
+        status = exc.status
+        raise
     finally:
         seconds = time.perf_counter() - started
         ids = request_family(request).log_ids(request.path, request.match_info)

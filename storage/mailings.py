@@ -74,6 +74,23 @@ async def active_mailings_with_counts(db: Database, now: datetime, *, limit: int
     return [_with_counts(row) for row in rows]
 
 
+async def admin_page(db: Database, now: datetime, *, state: str, q: str, before: int | None,
+                     limit: int) -> list[dict[str, Any]]:
+    """Mailings newest first, `limit` of them below id `before`, by state and text (the admin UI)."""
+    rows = await db.slow.fetch_all(Q.admin_mailings_page, {"now": to_db(now), "state": state, "q": q,
+                                                           "before": before or _NO_ID, "limit": limit})
+    return [_with_counts(row) for row in rows]
+
+
+async def admin_messages_page(db: Database, mailing_id: int, *, status: str, after: int,
+                              limit: int) -> list[dict[str, Any]]:
+    """A mailing's messages in id order after `after`, of one status ('' any)."""
+    rows = await db.slow.fetch_all(Q.admin_mailing_messages_page, {"id": mailing_id, "status": status,
+                                                                   "after": after, "limit": limit})
+    return [{**row, **{key: to_api(row[key]) for key in ("created_at", "sent_at", "next_attempt_at")}}
+            for row in rows]
+
+
 async def get_mailing_with_counts(db: Database, mailing_id: int) -> dict[str, Any] | None:
     row = await db.fetch_one(Q.get_mailing_with_counts, {"id": mailing_id})
     return _with_counts(row) if row else None
@@ -104,6 +121,7 @@ def delete_mailing(tx: WriteTransaction, mailing_id: int) -> bool:
     return True
 
 
+_NO_ID = 2**63 - 1  # `before` of a first page: after every id
 FAN_OUT_CHUNK = 20_000  # recipients per write: memory and the writer's turn stay small
 
 

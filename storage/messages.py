@@ -238,6 +238,12 @@ def record_outcomes(tx: WriteTransaction, results: list[dict[str, Any]], *, refi
 
 
 @writes
+def retry_failed(tx: WriteTransaction, mailing_id: int, now: datetime) -> int:
+    """The failed messages of a mailing not ended yet, pending again with fresh attempts; how many."""
+    return tx.execute(Q.retry_failed_of_mailing, {"id": mailing_id, "now": to_db(now)})
+
+
+@writes
 def put_back(tx: WriteTransaction, channel: str, now: datetime) -> int:
     """After a crash: the channel's messages left `sending` are due again (to be resent with the
     same id), or cancelled if their mailing was deleted meanwhile. Returns how many."""

@@ -1,14 +1,17 @@
 """The operators' UI in a real browser (tests/browser.py): logging in through the form, a wrong
-password told, the dashboard's progress bars following a mailing live, logging out. Every page
-opened must log no console error."""
+password told, the dashboard's progress bars following a mailing live, logging out, a mailing made
+with the form and followed to 100 %, the form's errors next to their fields. Every page opened
+must log no console error."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 from tests.browser import browser  # noqa: F401 (fixture)
 from tests.test_admin_access import NAME, PASSWORD, admin_app  # noqa: F401 (fixture)
-from tests.test_dispatch import add_clients, add_mailing
+from tests.test_admin_mailings import local, operator  # noqa: F401 (fixture)
+from tests.test_dispatch import FAST_RETRIES, PROVIDER_TOKEN, add_clients, add_mailing, provider, stats  # noqa: F401
 
 
 async def log_in_with_the_form(page, base: str, password: str = PASSWORD) -> None:
@@ -53,3 +56,48 @@ async def test_the_dashboard_follows_a_mailing_to_100_percent(admin_app, browser
                   ?.getAttribute('aria-valuenow') === '100'""", timeout=15_000)
     label = page.locator(f'tr[data-mailing="{mailing["id"]}"] .progress-label')
     assert await label.inner_text() == "100 % · 30 of 30 sent"
+
+
+async def test_a_mailing_made_with_the_form_shows_its_progress_reach_100_percent(operator, provider, browser):
+    provider.answer_delay = 0.05  # one at a time, 30 clients: about 1.5 s of sending to watch
+    api = await operator(notifications={"transport": "http", "provider_url": provider.url,
+                                        "provider_token": PROVIDER_TOKEN, "concurrency": 1, **FAST_RETRIES})
+    base = str(api.make_url("")).rstrip("/")
+    await add_clients(api, 30)
+    page = browser.page
+    await log_in_with_the_form(page, base)
+    await page.get_by_role("link", name="Mailings").click()
+    await page.get_by_role("link", name="New mailing").click()
+    await page.get_by_label("Text").fill("Made in the browser")
+    now = datetime.now(timezone.utc)
+    await page.get_by_label("Start (UTC)").fill(local(now - timedelta(minutes=1)))
+    await page.get_by_label("End (UTC)").fill(local(now + timedelta(hours=1)))
+    await page.get_by_role("button", name="Create mailing").click()
+    await page.wait_for_url(re.compile(r".*/admin/mailings/\d+\?notice=created"))
+    assert await page.get_by_role("status").inner_text() == "Mailing created."
+    bar = page.locator("#mailing-counts [role=progressbar]")
+    assert int(await bar.get_attribute("aria-valuenow")) < 100  # still sending when the page came
+    await page.wait_for_function(
+        "() => document.querySelector('#mailing-counts [role=progressbar]').getAttribute('aria-valuenow') === '100'",
+        timeout=15_000)
+    assert await page.locator('#mailing-counts dd[data-status="sent"]').inner_text() == "30"
+    assert provider.accepted_ids().keys() == {message["id"] for message in
+                                              (await stats(api, int(page.url.split("/")[-1].split("?")[0])))
+                                              ["messages"]["results"]}
+
+
+async def test_the_form_shows_the_apis_message_next_to_the_field(operator, browser):
+    api = await operator()
+    base = str(api.make_url("")).rstrip("/")
+    page = browser.page
+    browser.expect_error("status of 400")  # the refused form's page
+    await log_in_with_the_form(page, base)
+    await page.goto(f"{base}/admin/mailings/new")
+    await page.get_by_label("Text").fill("Backwards")
+    now = datetime.now(timezone.utc)
+    await page.get_by_label("Start (UTC)").fill(local(now + timedelta(hours=2)))
+    await page.get_by_label("End (UTC)").fill(local(now + timedelta(hours=1)))
+    await page.get_by_role("button", name="Create mailing").click()
+    await page.wait_for_load_state()
+    assert await page.locator("#datetime_end-error").inner_text() == "Must be after datetime_start."
+    assert await page.get_by_label("Text").input_value() == "Backwards"

@@ -76,3 +76,23 @@ SELECT a.*, (SELECT json_group_object(status, count) FROM mailing_status_counts
 FROM api_mailings a JOIN mailings m ON m.id = a.id
 WHERE m.datetime_end > :now
 ORDER BY m.datetime_start, m.id LIMIT :limit;
+
+-- name: admin_mailings_page
+-- The admin UI's list: newest first, a page at a time after :before (an id; keyset, no offset),
+-- by state at :now (running, due, ended; '' all) and text containing :q ('' any).
+SELECT a.*, m.fanned_out_at, (SELECT json_group_object(status, count) FROM mailing_status_counts
+             WHERE mailing_id = a.id AND count > 0) AS statuses
+FROM mailings m JOIN api_mailings a ON a.id = m.id
+WHERE m.deleted_at IS NULL AND m.id < :before
+  AND (:state = '' OR (:state = 'running' AND m.datetime_start <= :now AND m.datetime_end > :now)
+       OR (:state = 'due' AND m.datetime_start > :now) OR (:state = 'ended' AND m.datetime_end <= :now))
+  AND (:q = '' OR instr(lower(m.message_text), lower(:q)) > 0)
+ORDER BY m.id DESC LIMIT :limit;
+
+-- name: admin_mailing_messages_page
+-- A mailing's messages in id order, after :after (keyset), of one status ('' any).
+SELECT m.id, m.contact_id AS client_id, c.phone_number, m.status, m.attempts,
+       m.created_at, m.sent_at, m.next_attempt_at, m.last_error
+FROM messages m JOIN contacts c ON c.id = m.contact_id
+WHERE m.mailing_id = :id AND m.id > :after AND (:status = '' OR m.status = :status)
+ORDER BY m.id LIMIT :limit;

@@ -329,3 +329,10 @@ WHERE id = :id AND channel = 'sms' AND direction = 'out' AND status <> 'sent'
 -- name: pbx_report
 UPDATE messages SET payload = json_set(coalesce(payload, '{}'), :key, :code), updated_at = :now
 WHERE id = :id AND channel = 'sms' AND direction = 'out';
+
+-- name: retry_failed_of_mailing
+-- An operator's "try again": the failed messages of a mailing that has not ended, pending now with
+-- their attempts anew (the last error stays until a try replaces it).
+UPDATE messages SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now
+WHERE mailing_id = :id AND status = 'failed'
+  AND mailing_id IN (SELECT id FROM mailings WHERE deleted_at IS NULL AND datetime_end > :now);
