@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from handlers import admin_mailings
+from handlers import admin_contacts, admin_mailings, admin_system
 from handlers.admin_render import error_page, headers, redirect, render
 from handlers.admin_widgets import progress
 from server import passwords
@@ -113,6 +113,8 @@ routes = [
     route("GET", "/admin/", dashboard),
     route("GET", "/admin/fragments/active-mailings", active_mailings_fragment),
     *admin_mailings.routes,
+    *admin_contacts.routes,
+    *admin_system.routes,
     web.static("/admin/static", STATIC_DIR, name="admin-static"),
 ]
 

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from handlers import crm_schemas as schemas
+from jobs import contact_changes
 from server.errors import BadRequest, Conflict, NotFound
 from server.families import paginate
 from server.http import query, read_body, respond, route, validate
@@ -170,9 +171,7 @@ async def _change_tags(request: web.Request, change) -> web.Response:
     account_id = await _account_id(request)
     tags = validate(schemas.TagsIn, await read_body(request)).all()
     if tags:
-        await change(request.app[DB], account_id, tags)
-        log.info("account tags changed", extra={"account_id": account_id})
-        request.app[DISPATCHER].wake()
+        await contact_changes.change_tags(request.app[DB], request.app[DISPATCHER], account_id, change, tags)
     return await _detail(request, account_id)
 
 

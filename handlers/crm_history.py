@@ -13,6 +13,7 @@ import logging
 from aiohttp import web
 
 from handlers.crm_history_schemas import MergeIn, MessageIn, ReadForm, ReadIn
+from jobs import contact_changes
 from server.errors import BadRequest
 from server.families import paginate
 from server.http import read_body, respond, route, validate
@@ -45,13 +46,9 @@ async def list_messages(request: web.Request) -> web.Response:
 async def write_message(request: web.Request) -> web.Response:
     account_id = _account_id(request)
     body = validate(MessageIn, await read_body(request))
-    written = await account_history.write_message(
-        request.app[DB], account_id, body.text, user_id=body.userId if body.type == "YOUR_MESSAGE" else None,
-        channel=body.channel)
-    ids = {"account_id": account_id, "message_id": written.message_id, "channel": written.channel}
-    log.info("%s written into the account's history", body.type, extra=ids)
-    if written.sent_by_herald:
-        request.app[DISPATCHER].wake()
+    written = await contact_changes.write_message(
+        request.app[DB], request.app[DISPATCHER], account_id, body.text,
+        user_id=body.userId if body.type == "YOUR_MESSAGE" else None, channel=body.channel)
     item = await messages.history_item(request.app[DB], written.message_id)
     return respond({"data": item, "status": 1}, 201)
 

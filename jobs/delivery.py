@@ -287,6 +287,11 @@ class DeliveryEngine(Generic[C]):
         finally:
             self.set_timer(None)
 
+    @property
+    def running(self) -> bool:
+        """Delivering in the background (started, not stopped, not crashed)."""
+        return self._background is not None and not self._background.done()
+
     def wake(self) -> None:
         """Look at the channel again soon: something may have become due."""
         self._wake.set()

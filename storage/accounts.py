@@ -84,6 +84,17 @@ async def page(db: Database, where: Filter, *, limit: int, offset: int) -> Page:
     return Page(total, row["size"], orjson.Fragment(row["page"]))
 
 
+async def directory_page(db: Database, *, tag: str | None, q: str | None, before: int | None,
+                         limit: int) -> list[dict[str, Any]]:
+    """Accounts newest first below id `before`, with `tag` and matching `q` as `Filter` reads it
+    (the admin UI's contacts; on the thread reader, as a search scans)."""
+    params = _matching_params(Filter(q=q))
+    rows = await db.slow.fetch_all(Q.directory_page, {"tag": tag, "pattern": params["pattern"],
+                                                      "phone_pattern": params["phone_pattern"],
+                                                      "before": before or 2**63 - 1, "limit": limit})
+    return [{**row, "tags": orjson.loads(row["tags"])} for row in rows]
+
+
 @reads
 def exists(conn: Reads, account_id: int) -> bool:
     return conn.fetch_value(Q.account_exists, {"id": account_id}) is not None

@@ -3,7 +3,9 @@
 
 Passwords arrive here already hashed (server/passwords.py, argon2id, off the event loop). A
 session's cookie is a random 256-bit token returned once; only its SHA-256 is kept, looked up on
-every page (one indexed read), so logging out or a password reset ends it at once.
+every page (one indexed read), so logging out or a password reset ends it at once. An operator's
+replies to contacts are a platform user's (`platform_user_of`), so that the CRM shows them as any
+operator's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import timedelta
 
 from server.text import name_problem
 from server.timeutil import to_db, utc_now
+from storage import platform_users
 from storage.db import Reads, WriteTransaction, reads, writes
 from storage.sql import Q
 
@@ -91,6 +94,17 @@ def session_of(conn: Reads, token: str) -> Session | None:
     """The live session whose cookie is `token`, or None (unknown, or expired)."""
     row = conn.fetch_one(Q.admin_session_by_token, {"token_sha256": _digest(token), "now": to_db(utc_now())})
     return Session(**dict(row)) if row is not None else None
+
+
+@writes
+def platform_user_of(tx: WriteTransaction, admin_id: int, name: str) -> int:
+    """The platform user (the CRM's users) whose replies are this operator's, made the first time."""
+    found = tx.fetch_value(Q.admin_platform_user, {"id": admin_id})
+    if found is not None:
+        return found
+    user_id = platform_users.create(tx, name)
+    tx.execute(Q.set_admin_platform_user, {"id": admin_id, "platform_user_id": user_id, "now": to_db(utc_now())})
+    return user_id
 
 
 @writes

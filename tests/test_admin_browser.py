@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 from tests.browser import browser  # noqa: F401 (fixture)
 from tests.test_admin_access import NAME, PASSWORD, admin_app  # noqa: F401 (fixture)
 from tests.test_admin_mailings import local, operator  # noqa: F401 (fixture)
-from tests.test_dispatch import FAST_RETRIES, PROVIDER_TOKEN, add_clients, add_mailing, provider, stats  # noqa: F401
+from tests.test_dispatch import (FAST_RETRIES, PROVIDER_TOKEN, add_client, add_clients, add_mailing,  # noqa: F401
+                                 provider, stats)
 
 
 async def log_in_with_the_form(page, base: str, password: str = PASSWORD) -> None:
@@ -101,3 +102,67 @@ async def test_the_form_shows_the_apis_message_next_to_the_field(operator, brows
     await page.wait_for_load_state()
     assert await page.locator("#datetime_end-error").inner_text() == "Must be after datetime_start."
     assert await page.get_by_label("Text").input_value() == "Backwards"
+
+
+async def test_an_operator_edits_a_contacts_tags_and_replies_to_him(operator, browser):
+    api = await operator()
+    base = str(api.make_url("")).rstrip("/")
+    client = await add_client(api, "79001112233", tag="vip")
+    page = browser.page
+    await log_in_with_the_form(page, base)
+    await page.get_by_role("link", name="Contacts").click()
+    await page.get_by_label("Phone, email or name").fill("1112233")
+    await page.get_by_role("button", name="Search").click()
+    await page.get_by_role("link", name=str(client["id"]), exact=True).click()
+    await page.get_by_label("Tags (comma-separated)").fill("vip, gold")
+    await page.get_by_role("button", name="Save tags").click()
+    assert await page.get_by_role("status").inner_text() == "Tags saved."
+    assert await page.get_by_label("Tags (comma-separated)").input_value() == "gold, vip"
+    assert await page.locator("ol.timeline .text", has_text="Tag added: gold").count() == 1
+    await page.get_by_label("SMS to 79001112233").fill("Your order is ready")
+    await page.get_by_role("button", name="Send SMS").click()
+    assert await page.get_by_role("status").inner_text() == "Reply queued: it is sent as an SMS in a moment."
+    newest = page.locator("ol.timeline li").first
+    assert await newest.locator(".text").inner_text() == "Your order is ready"
+    assert "your message" in await newest.locator(".meta").inner_text()
+
+
+async def test_a_token_is_made_shown_once_and_revoked_after_a_confirmation(operator, browser):
+    api = await operator()
+    base = str(api.make_url("")).rstrip("/")
+    page = browser.page
+    await log_in_with_the_form(page, base)
+    await page.get_by_role("link", name="API tokens").click()
+    await page.get_by_label("Name").fill("crm-sync")
+    await page.get_by_role("button", name="Make token").click()
+    token = await page.locator("#made-token").inner_text()
+    assert (await api.get("/Clients/", headers={"Authorization": f"Token {token}"})).status == 200
+    questions = []
+
+    async def answer(dialog):
+        questions.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", answer)
+    await page.locator('tr[data-token="crm-sync"]').get_by_role("button", name="Revoke").click()
+    await page.wait_for_url(f"{base}/admin/tokens?notice=revoked")
+    assert questions == ["Revoke token crm-sync? Whoever uses it is refused from then on."]
+    assert await page.locator('tr[data-token="crm-sync"]').count() == 0
+    assert (await api.get("/Clients/", headers={"Authorization": f"Token {token}"})).status == 401
+
+
+async def test_every_page_opens_without_a_console_error(operator, browser):
+    api = await operator()
+    base = str(api.make_url("")).rstrip("/")
+    client = await add_client(api, "79001112233", tag="vip")
+    mailing = await add_mailing(api, "Every page")
+    page = browser.page
+    await log_in_with_the_form(page, base)
+    for path in ["/admin/", "/admin/mailings", "/admin/mailings/new", f"/admin/mailings/{mailing['id']}",
+                 f"/admin/mailings/{mailing['id']}/edit", "/admin/contacts", f"/admin/contacts/{client['id']}",
+                 "/admin/tokens", "/admin/settings"]:
+        answer = await page.goto(base + path)
+        assert answer.status == 200, path
+        await page.wait_for_load_state("networkidle")
+        assert await page.locator("h1").count() == 1, path
+    # browser.errors is checked by the fixture: no console error on any of them

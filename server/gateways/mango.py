@@ -75,5 +75,9 @@ class MangoClient:
             raise GatewayError(503, "Mango has locked the account out after repeated errors; Herald forwards "
                                "nothing until the lock has passed.", retry_after=max(1, math.ceil(self.locked_until - now)))
 
+    def lockout_seconds_left(self) -> float:
+        """How long Mango's lockout still holds the gateway back; 0: not locked."""
+        return max(0.0, self.locked_until - asyncio.get_running_loop().time())
+
     async def close(self) -> None:
         await self._session.close()

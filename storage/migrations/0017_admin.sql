@@ -1,11 +1,14 @@
 -- The operators of the web UI at /admin/ and their sessions.
 
 -- An operator: made by `python main.py create_admin NAME`; the password is kept only as its
--- argon2id hash (with its own salt and parameters, in the PHC string format).
+-- argon2id hash (with its own salt and parameters, in the PHC string format). The operator's
+-- replies to contacts are written as the platform user `platform_user_id` (the CRM's users),
+-- made at the first reply, so the CRM shows them as YOUR_MESSAGE like any operator's.
 CREATE TABLE admin_users (
-    id            INTEGER PRIMARY KEY,
-    name          TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
+    id               INTEGER PRIMARY KEY,
+    name             TEXT NOT NULL UNIQUE,
+    password_hash    TEXT NOT NULL,
+    platform_user_id INTEGER REFERENCES platform_users (id),
     created_at    TEXT NOT NULL,
     updated_at    TEXT NOT NULL
 );

@@ -94,3 +94,17 @@ WHERE u.id IN (SELECT CAST(substr(m.sender, 6) AS INTEGER) FROM messages m
    OR u.contact_id IN (SELECT CAST(substr(m.sender, 9) AS INTEGER) FROM messages m
                        WHERE m.contact_id = :id AND m.sender LIKE 'contact:%' AND m.status != 'cancelled')
 ORDER BY u.id;
+
+-- name: directory_page
+-- The admin UI's contacts: the accounts newest first, a page below id :before (keyset), with one
+-- :tag (or NULL) and, if :pattern is not NULL, a name or email LIKE :pattern or a phone number LIKE
+-- :phone_pattern. Stops at :limit rows: a rare search scans the directory, never the message log.
+SELECT c.id, c.name, c.phone_number, c.email, c.source, c.timezone, c.created_at,
+       (SELECT json_group_array(tag) FROM contact_tags WHERE contact_id = c.id) AS tags
+FROM contacts c INDEXED BY contacts_live
+WHERE c.deleted_at IS NULL AND c.id < :before
+  AND NOT EXISTS (SELECT 1 FROM platform_users p WHERE p.contact_id = c.id)
+  AND (:tag IS NULL OR EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id AND t.tag = :tag))
+  AND (:pattern IS NULL OR c.name LIKE :pattern ESCAPE '\' OR c.email LIKE :pattern ESCAPE '\'
+       OR c.phone_number LIKE :phone_pattern ESCAPE '\')
+ORDER BY c.id DESC LIMIT :limit;

@@ -25,3 +25,9 @@ DELETE FROM admin_sessions WHERE token_sha256 = :token_sha256;
 
 -- name: delete_expired_admin_sessions
 DELETE FROM admin_sessions WHERE expires_at <= :now;
+
+-- name: admin_platform_user
+SELECT platform_user_id FROM admin_users WHERE id = :id;
+
+-- name: set_admin_platform_user
+UPDATE admin_users SET platform_user_id = :platform_user_id, updated_at = :now WHERE id = :id;
