@@ -14,7 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from handlers import admin_contacts, admin_mailings, admin_system
+from handlers import (admin_chatbot, admin_contacts, admin_mailings, admin_subscriptions, admin_system,
+                      admin_telephony)
 from handlers.admin_render import error_page, headers, redirect, render
 from handlers.admin_widgets import progress
 from server import passwords
@@ -115,6 +116,9 @@ routes = [
     *admin_mailings.routes,
     *admin_contacts.routes,
     *admin_system.routes,
+    *admin_subscriptions.routes,
+    *admin_chatbot.routes,
+    *admin_telephony.routes,
     web.static("/admin/static", STATIC_DIR, name="admin-static"),
 ]
 

@@ -1,0 +1,5 @@
+"""The admin UI's chatbot pages (being built)."""
+
+from __future__ import annotations
+
+routes: list = []

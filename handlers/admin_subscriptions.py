@@ -1,0 +1,5 @@
+"""The admin UI's subscriptions pages (being built)."""
+
+from __future__ import annotations
+
+routes: list = []
