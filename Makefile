@@ -31,6 +31,7 @@ bench: $(VENV)/installed
 	$(PY) bench/crm.py
 	$(PY) bench/crm_history.py
 	$(PY) bench/telephony.py
+	$(PY) bench/admin.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

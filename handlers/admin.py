@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -17,16 +18,16 @@ from aiohttp import web
 from handlers import (admin_chatbot, admin_contacts, admin_mailings, admin_subscriptions, admin_system,
                       admin_telephony)
 from handlers.admin_render import error_page, headers, redirect, render
-from handlers.admin_widgets import progress
+from handlers.admin_widgets import CHART_HOURS, activity, progress, scheduled
 from server import passwords
 from server.admin_auth import (COOKIE, CSRF_FIELD, LOGIN_CSRF_COOKIE, LOGIN_PATH, AdminSession, new_login_csrf,
                                same, set_cookie)
 from server.errors import BadRequest
 from server.families import Family
 from server.http import read_body, route
-from server.keys import ADMIN_THROTTLE, DB, SETTINGS
+from server.keys import ADMIN_THROTTLE, DB, SCHEDULER, SETTINGS
 from server.timeutil import utc_now
-from storage import admins, mailings
+from storage import admins, mailings, messages
 
 log = logging.getLogger("herald.admin")
 
@@ -99,8 +100,19 @@ async def _active_mailings(request: web.Request) -> list[dict]:
     return [{**mailing, "progress": progress(mailing)} for mailing in found]
 
 
+async def _activity(request: web.Request) -> dict:
+    now = utc_now()
+    rows = await messages.minutes_since(request.app[DB], now - timedelta(hours=CHART_HOURS))
+    return activity(rows, now)
+
+
 async def dashboard(request: web.Request) -> web.Response:
-    return render(request, "dashboard.html", mailings=await _active_mailings(request))
+    return render(request, "dashboard.html", mailings=await _active_mailings(request),
+                  activity=await _activity(request), jobs=scheduled(request.app[SCHEDULER]))
+
+
+async def activity_fragment(request: web.Request) -> web.Response:
+    return render(request, "_activity.html", activity=await _activity(request))
 
 
 async def active_mailings_fragment(request: web.Request) -> web.Response:
@@ -113,6 +125,7 @@ routes = [
     route("POST", "/admin/logout", logout),
     route("GET", "/admin/", dashboard),
     route("GET", "/admin/fragments/active-mailings", active_mailings_fragment),
+    route("GET", "/admin/fragments/activity", activity_fragment),
     *admin_mailings.routes,
     *admin_contacts.routes,
     *admin_system.routes,

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import timezone
 from typing import Any
 
 from aiohttp import web
 
 from handlers.admin_render import redirect, render
+from handlers.admin_widgets import scheduled
 from server import __version__
 from server.errors import BadRequest
 from server.http import read_body, route
 from server.keys import DB, DISPATCHER, MANGO, OUTBOX, SCHEDULER, SETTINGS
-from server.timeutil import utc_now
 from storage import mailings
 from storage.tokens import TokenError, create_token, list_tokens, revoke_token
 
@@ -79,8 +78,6 @@ async def settings_page(request: web.Request) -> web.Response:
     app = request.app
     db = app[DB]
     problem = await db.health()
-    jobs = sorted(({"id": job.id, "next": job.next_run_time} for job in app[SCHEDULER].get_jobs()),
-                  key=lambda job: (job["next"] is None, job["next"] or utc_now()))
     files = [db.path, db.path.with_name(db.path.name + "-wal")]
     health = {
         "database": problem or "ok",
@@ -95,8 +92,8 @@ async def settings_page(request: web.Request) -> web.Response:
         "email_engine": "running" if app[OUTBOX].running else "stopped",
         "messages": await mailings.message_totals(db),
     }
-    return render(request, "settings.html", 503 if problem else 200, health=health, jobs=jobs,
-                  sections=masked_settings(app[SETTINGS]), utc=timezone.utc)
+    return render(request, "settings.html", 503 if problem else 200, health=health, jobs=scheduled(app[SCHEDULER]),
+                  sections=masked_settings(app[SETTINGS]))
 
 
 routes = [

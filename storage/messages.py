@@ -237,6 +237,13 @@ def record_outcomes(tx: WriteTransaction, results: list[dict[str, Any]], *, refi
         cancel_unmatched(tx, mailing_id)
 
 
+@reads
+def minutes_since(conn: Reads, since: datetime) -> list[dict[str, Any]]:
+    """What the engines did per minute from `since` on (message_minutes): minute, channel,
+    outcome (sent, failed, retried), count, last_error."""
+    return [dict(row) for row in conn.fetch_all(Q.message_minutes_since, {"since": to_db(since)[:16]})]
+
+
 @writes
 def retry_failed(tx: WriteTransaction, mailing_id: int, now: datetime) -> int:
     """The failed messages of a mailing not ended yet, pending again with fresh attempts; how many."""

@@ -336,3 +336,7 @@ WHERE id = :id AND channel = 'sms' AND direction = 'out';
 UPDATE messages SET status = 'pending', attempts = 0, next_attempt_at = :now, updated_at = :now
 WHERE mailing_id = :id AND status = 'failed'
   AND mailing_id IN (SELECT id FROM mailings WHERE deleted_at IS NULL AND datetime_end > :now);
+
+-- name: message_minutes_since
+-- The dashboard's chart: outcomes per minute from :since (UTC minute text) on, every channel.
+SELECT minute, channel, outcome, count, last_error FROM message_minutes WHERE minute >= :since ORDER BY minute;
