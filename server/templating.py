@@ -49,7 +49,17 @@ def leg_line(leg: dict[str, Any]) -> str:
     return ", ".join(filter(None, (f"{departure} → {arrival}", field("airlines"), field("connections"))))
 
 
-FILTERS = {"money": money, "leg_line": leg_line}
+def when(value: Any) -> str:
+    """A stored or API UTC time as a person reads it: '2026-12-03T14:41:14.082Z' -> '2026-12-03 14:41'
+    (the admin UI says once that its times are UTC); anything else as it is, None as ''."""
+    if not isinstance(value, str):
+        return "" if value is None else str(value)
+    if len(value) >= 16 and value[10] == "T" and value.endswith("Z"):
+        return f"{value[:10]} {value[11:16]}"
+    return value
+
+
+FILTERS = {"money": money, "leg_line": leg_line, "when": when}
 
 
 def options(*, lenient: bool = False) -> dict[str, Any]:

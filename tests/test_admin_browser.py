@@ -1,13 +1,16 @@
 """The operators' UI in a real browser (tests/browser.py): logging in through the form, a wrong
-password told, the dashboard's progress bars following a mailing live, logging out, a mailing made
-with the form and followed to 100 %, the form's errors next to their fields. Every page opened
-must log no console error."""
+password told, a forged CSRF token refused, the dashboard's progress bars following a mailing
+live, logging out, a mailing made with the form and followed to 100 %, the form's errors next to
+their fields, a contact's tags edited and a reply sent, a token made and revoked. Every page
+opened must log no console error."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
 
+from server.keys import DB
+from storage.tokens import list_tokens
 from tests.browser import browser  # noqa: F401 (fixture)
 from tests.test_admin_access import NAME, PASSWORD, admin_app  # noqa: F401 (fixture)
 from tests.test_admin_mailings import local, operator  # noqa: F401 (fixture)
@@ -166,3 +169,18 @@ async def test_every_page_opens_without_a_console_error(operator, browser):
         await page.wait_for_load_state("networkidle")
         assert await page.locator("h1").count() == 1, path
     # browser.errors is checked by the fixture: no console error on any of them
+
+
+async def test_a_form_with_a_forged_csrf_token_is_refused(operator, browser):
+    api = await operator()
+    base = str(api.make_url("")).rstrip("/")
+    page = browser.page
+    browser.expect_error("status of 403")  # the refusal's page
+    await log_in_with_the_form(page, base)
+    await page.goto(f"{base}/admin/tokens")
+    await page.get_by_label("Name").fill("forged")
+    await page.locator('form[action="/admin/tokens"] input[name="csrf_token"]').evaluate("input => input.value = 'forged'")
+    await page.get_by_role("button", name="Make token").click()
+    await page.wait_for_load_state()
+    assert "CSRF" in await page.get_by_role("alert").inner_text()
+    assert [token.name for token in await list_tokens(api.app[DB])] == []
