@@ -12,6 +12,9 @@ delivery report. Callers and called numbers become contacts (source `PHONE`).
 The SMS engine's own SMS (notifications.transport = "mango") have no command row: their
 command_id, herald-sms-<message id>-<attempt>, names the message and the try, and their result
 decides the message (`messages.pbx_try_outcome`); their delivery report is only kept.
+
+The admin UI's lists (`admin_calls`, `admin_commands`, `admin_webhooks`) read newest first, a page
+below an id at a time (keyset: no count, no offset), each filter on an index (0016, 0018).
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ import orjson
 from server.gateways.mango_protocol import code_of, describe, is_success, sms_try_of_command
 from server.timeutil import to_db, utc_now
 from storage import contacts, messages
-from storage.db import Reads, WriteTransaction, reads, writes
+from storage.db import Database, Reads, WriteTransaction, reads, writes
 from storage.sql import Q
 
 SOURCE = "PHONE"
+NO_ID = 2**63 - 1  # above every id: the first page of a keyset list
 SYSTEM = "mango"  # the key of external_ids of a caller whose number is not a Russian phone number
 DIRECTIONS = {0: "internal", 1: "incoming", 2: "outgoing"}
 
@@ -254,3 +258,37 @@ def call(conn: Reads, call_id: int) -> dict[str, Any] | None:
     found = dict(row)
     found["events"] = [_event(event) for event in conn.fetch_all(Q.events_of_call, {"entry_id": found["entry_id"]})]
     return found
+
+
+# -- the admin UI's lists (handlers/admin_telephony.py) -------------------------------------------
+
+
+async def admin_calls(db: Database, *, number: str | None, extension: str | None, before: int | None,
+                      limit: int) -> list[dict[str, Any]]:
+    """Calls newest first, `limit` of them below id `before`: of a number (either party's), of an
+    extension (either party's, or the one that answered), of both, or all. One filter walks its
+    indexes; both at once walk the number's calls for the extension, on the thread reader."""
+    params = {"number": number, "extension": extension, "before": before or NO_ID, "limit": limit}
+    if number is not None and extension is not None:
+        return await db.slow.fetch_all(Q.admin_calls_of_number, params)
+    query = Q.admin_calls_of_number if number is not None else \
+        Q.admin_calls_of_extension if extension is not None else Q.admin_calls
+    return [dict(row) for row in await db.fetch_all(query, params)]
+
+
+@reads
+def admin_commands(conn: Reads, *, endpoint: str | None, before: int | None, limit: int) -> list[dict[str, Any]]:
+    """Commands newest first, `limit` of them below id `before`, of one endpoint (None: any)."""
+    query = Q.admin_commands if endpoint is None else Q.admin_commands_of_endpoint
+    return [dict(row) for row in conn.fetch_all(query, {"endpoint": endpoint, "before": before or NO_ID,
+                                                        "limit": limit})]
+
+
+@reads
+def admin_webhooks(conn: Reads, *, kind: str | None, before: int | None, limit: int) -> list[dict[str, Any]]:
+    """Webhooks as received, newest first, `limit` of them below id `before`, of one kind (None:
+    any); each with `data` (its json), `call` (the id of its call, if any) and `command_stored`."""
+    query = Q.admin_webhooks if kind is None else Q.admin_webhooks_of_kind
+    rows = conn.fetch_all(query, {"kind": kind, "before": before or NO_ID, "limit": limit})
+    return [{**row, "data": orjson.loads(row["body"]), "command_stored": bool(row["command_stored"])}
+            for row in map(dict, rows)]

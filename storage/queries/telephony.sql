@@ -121,3 +121,70 @@ WHERE entry_id = :entry_id ORDER BY seq IS NULL, seq, id;
 -- name: events_of_command
 SELECT id, kind, body, received_at FROM telephony_events
 WHERE command_id = :command_id ORDER BY id;
+
+-- The admin UI's pages (handlers/admin_telephony.py): newest first, :limit of them below the id
+-- :before (keyset: no count, no offset), each filter on an index of its own (0016, 0018).
+
+-- name: admin_calls
+SELECT id, entry_id, state, direction, from_number, from_extension, to_number, to_extension, line_number,
+       answered_by, started_at, answered_at, ended_at, talk_seconds, answered, disconnect_reason, contact_id
+FROM calls WHERE id < :before ORDER BY id DESC LIMIT :limit;
+
+-- name: admin_calls_of_number
+-- Either party's number: the newest :limit of each side, merged. With an :extension (NULL: any),
+-- only the calls where either party's extension, or the one that answered, is it; that walks the
+-- number's calls until enough match (storage/telephony.py reads it on the thread reader).
+SELECT id, entry_id, state, direction, from_number, from_extension, to_number, to_extension, line_number,
+       answered_by, started_at, answered_at, ended_at, talk_seconds, answered, disconnect_reason, contact_id
+FROM calls WHERE id IN (
+    SELECT id FROM (SELECT id FROM calls
+                    WHERE from_number = :number AND id < :before
+                      AND (:extension IS NULL OR from_extension = :extension OR to_extension = :extension
+                           OR answered_by = :extension)
+                    ORDER BY id DESC LIMIT :limit)
+    UNION ALL
+    SELECT id FROM (SELECT id FROM calls
+                    WHERE to_number = :number AND id < :before
+                      AND (:extension IS NULL OR from_extension = :extension OR to_extension = :extension
+                           OR answered_by = :extension)
+                    ORDER BY id DESC LIMIT :limit))
+ORDER BY id DESC LIMIT :limit;
+
+-- name: admin_calls_of_extension
+-- Either party's extension, or the one that answered: the newest :limit of each, merged.
+SELECT id, entry_id, state, direction, from_number, from_extension, to_number, to_extension, line_number,
+       answered_by, started_at, answered_at, ended_at, talk_seconds, answered, disconnect_reason, contact_id
+FROM calls WHERE id IN (
+    SELECT id FROM (SELECT id FROM calls WHERE from_extension = :extension AND id < :before
+                    ORDER BY id DESC LIMIT :limit)
+    UNION ALL
+    SELECT id FROM (SELECT id FROM calls WHERE to_extension = :extension AND id < :before
+                    ORDER BY id DESC LIMIT :limit)
+    UNION ALL
+    SELECT id FROM (SELECT id FROM calls WHERE answered_by = :extension AND id < :before
+                    ORDER BY id DESC LIMIT :limit))
+ORDER BY id DESC LIMIT :limit;
+
+-- name: admin_commands
+SELECT id, command_id, endpoint, mango_path, answer_status, result, message_id, created_at, answered_at,
+       completed_at
+FROM telephony_commands WHERE id < :before ORDER BY id DESC LIMIT :limit;
+
+-- name: admin_commands_of_endpoint
+SELECT id, command_id, endpoint, mango_path, answer_status, result, message_id, created_at, answered_at,
+       completed_at
+FROM telephony_commands WHERE endpoint = :endpoint AND id < :before ORDER BY id DESC LIMIT :limit;
+
+-- name: admin_webhooks
+-- Each with the call of its entry_id and whether its command_id is a stored command (the SMS
+-- engine's own SMS have none), to link to them.
+SELECT e.id, e.kind, e.path, e.body, e.received_at, e.entry_id, e.command_id,
+       (SELECT c.id FROM calls AS c WHERE c.entry_id = e.entry_id) AS call,
+       EXISTS (SELECT 1 FROM telephony_commands AS t WHERE t.command_id = e.command_id) AS command_stored
+FROM telephony_events AS e WHERE e.id < :before ORDER BY e.id DESC LIMIT :limit;
+
+-- name: admin_webhooks_of_kind
+SELECT e.id, e.kind, e.path, e.body, e.received_at, e.entry_id, e.command_id,
+       (SELECT c.id FROM calls AS c WHERE c.entry_id = e.entry_id) AS call,
+       EXISTS (SELECT 1 FROM telephony_commands AS t WHERE t.command_id = e.command_id) AS command_stored
+FROM telephony_events AS e WHERE e.kind = :kind AND e.id < :before ORDER BY e.id DESC LIMIT :limit;
