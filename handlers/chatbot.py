@@ -1,11 +1,13 @@
 """/chatbot/...: the dating site's chat mass-mailing (seed 000).
 
-The site sends a sender profile's templates (`templates/`), then asks which text each man of a
-search should get (`mailing/`); the choice is written to the message log as it is answered
-(storage/chat.py); the site reports each send (`report/`): sent, or failed (the template is free
-for that man again). Requests need a service token, or come from the site's pages with the CSRF
-cookie and header (server/csrf.py: `csrf/` sets the cookie; `OPTIONS` answers preflights);
-without either the answer is a 403. Answers to an allowed origin carry CORS headers. Every answer
+The site sends a sender profile's templates (`templates/`, through jobs/chat_templates.py, as the
+admin UI's profile page adds them; a template an operator removed there is never given again, and
+sending its text again brings it back), then asks which text each man of a search should get
+(`mailing/`); the choice is written to the message log as it is answered (storage/chat.py); the
+site reports each send (`report/`): sent, or failed (the template is free for that man again).
+Requests need a service token, or come from the site's pages with the CSRF cookie and header
+(server/csrf.py: `csrf/` sets the cookie; `OPTIONS` answers preflights); without either the
+answer is a 403. Answers to an allowed origin carry CORS headers. Every answer
 is {"result": true, ...}; errors are {"result": false, "error": ..., "errors": {field: [...]}}.
 Bodies are JSON of up to 1 MiB, a mailing's up to `MAX_MAILING_BODY`.
 """
@@ -16,7 +18,8 @@ from aiohttp import web
 
 import orjson
 
-from handlers.chatbot_schemas import MailingIn, Profile, ReportIn, TemplatesIn, kept_profile_fields
+from handlers.chatbot_schemas import MailingIn, ReportIn, kept_profile_fields
+from jobs import chat_templates
 from server import csrf
 from server.errors import BadRequest, HeraldError, NotFound
 from server.families import Family
@@ -38,19 +41,14 @@ def chatbot_error(error: HeraldError) -> dict:
     return body
 
 
-def _person(profile: Profile) -> chat.Person:
-    return chat.Person(str(profile.id_user), profile.name, profile.attributes())
-
-
 async def templates(request: web.Request) -> web.Response:
-    params = validate(TemplatesIn, await read_body(request))
-    received = await chat.add_templates(request.app[DB], _person(params.profile), params.templates)
+    received = await chat_templates.add(request.app[DB], await read_body(request))
     return respond({"result": True, "received": received})
 
 
 async def mailing(request: web.Request) -> web.Response:
     data = validate(MailingIn, kept_profile_fields(await read_body(request, max_size=MAX_MAILING_BODY))).data
-    men = [_person(user) for user in data.users]
+    men = [chat_templates.person(user) for user in data.users]
     chosen = await chat.give(request.app[DB], str(data.female_id), men)
     if chosen is None:
         raise BadRequest.field("data.female_id", f"Profile {data.female_id} has no templates.")
@@ -64,7 +62,7 @@ async def report(request: web.Request) -> web.Response:
         request.app[DB], str(message.id_user_to), str(message.id_user_from), message.text(),
         site_message_id=message.id, sent=data.type == "success", at=parse_datetime(message.date_created),
         errors=orjson.dumps(data.errors or []).decode(),
-        profiles=[_person(profile) for profile in (data.details.profiles or {}).values()])
+        profiles=[chat_templates.person(profile) for profile in (data.details.profiles or {}).values()])
     if status is None:
         raise NotFound(f"No pending message from {message.id_user_from} to {message.id_user_to} with this text.")
     return respond({"result": True, "status": status})

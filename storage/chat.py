@@ -5,7 +5,13 @@ has never given him, the least given first (ties: the oldest), and writes it to 
 (channel `chat`, status `pending`) in the same write that picks it. The dedupe key
 `chat:<template id>:<man's contact id>` is unique in the log, so a template can be given to a man
 once, whatever runs at the same time; a failed send frees it (storage/messages.py). `given` counts
-each template's messages that did not fail.
+each template's messages that did not fail (the men who hold it), `handed` every time a mailing
+gave it, failed sends too.
+
+A removed template (`remove_template`) is never given again, but nothing of it is deleted: its
+counts, its messages and the men who hold it stay, and adding its text again brings it back as it
+was. The admin UI reads the profiles and their templates here (`profiles_page`, `profile`,
+`templates_page`), a page at a time along indexes.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import orjson
 
 from server.timeutil import to_db, utc_now
 from storage import contacts, messages, platform_users
-from storage.db import WriteTransaction, writes
+from storage.db import Database, Reads, WriteTransaction, reads, writes
 from storage.sql import Q
 
 SYSTEM = "victoriabrides"  # the key of external_ids
@@ -61,7 +67,8 @@ def _upsert(tx: WriteTransaction, person: Person) -> int:
 @writes
 def add_templates(tx: WriteTransaction, profile: Person, texts: Iterable[str]) -> int:
     """Store the profile's templates (the profile upserted into the directory, and a platform
-    user of the CRM's, not an account); returns how many were new (one she already has is ignored)."""
+    user of the CRM's, not an account); returns how many were new or brought back (one she had
+    removed is hers again, as it was; one she already has is ignored)."""
     profile_id = _upsert(tx, profile)
     platform_users.for_contact(tx, profile_id, profile.name)
     now = to_db(utc_now())
@@ -175,3 +182,49 @@ def report(tx: WriteTransaction, man_id_user: str, profile_id_user: str, text: s
     if status == "failed" and payload is not None and "template_id" in payload:
         tx.execute(Q.add_chat_template_given, {"id": payload["template_id"], "n": -1})
     return status
+
+
+@writes
+def remove_template(tx: WriteTransaction, profile_id: int, template_id: int) -> bool:
+    """The profile's template never given again (its counts and messages kept: see the module);
+    False when she has no template `template_id`. Removing a removed one changes nothing."""
+    return tx.execute(Q.remove_chat_template, {"profile": profile_id, "id": template_id,
+                                               "now": to_db(utc_now())}) == 1
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern (ESCAPE '\\') for "contains `text`"."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def profiles_page(db: Database, *, q: str | None, before: int | None, limit: int) -> list[dict[str, Any]]:
+    """Sender profiles newest first below contact id `before`: id (her contact's), name, id_user,
+    created_at (when she became one), templates (not removed), handed (how often hers were given
+    in all); with `q`, those whose name contains it or whose id_user it is. On the thread reader:
+    each row sums her templates, and a search scans the profiles."""
+    return await db.slow.fetch_all(Q.chat_profiles_page, {
+        "pattern": None if q is None else _like(q), "id_user": q, "before": before or 2**63 - 1, "limit": limit})
+
+
+@reads
+def profile(conn: Reads, profile_id: int) -> dict[str, Any] | None:
+    """The sender profile whose contact is `profile_id`, as `profiles_page` has it, with `removed`
+    (templates removed) and `given` (how many of the times hers were given did not fail); None
+    when that contact is no (live) sender profile."""
+    row = conn.fetch_one(Q.chat_profile, {"id": profile_id})
+    return None if row is None else dict(row)
+
+
+@reads
+def templates_page(conn: Reads, profile_id: int, *, most_handed: bool, before: tuple[int, int] | None,
+                   limit: int) -> list[dict[str, Any]]:
+    """A page of the profile's templates, removed ones too (`removed_at` set): id, text, handed,
+    given, created_at, removed_at. Newest first below id `before[1]`, or (`most_handed`) the most
+    handed out first below `before` = (handed, id); None: the first page."""
+    handed, below = before or (2**63 - 1, 2**63 - 1)
+    if most_handed:
+        rows = conn.fetch_all(Q.chat_templates_most_handed, {"profile": profile_id, "handed": handed,
+                                                              "before": below, "limit": limit})
+    else:
+        rows = conn.fetch_all(Q.chat_templates_newest, {"profile": profile_id, "before": below, "limit": limit})
+    return [dict(row) for row in rows]
