@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Sequence
 import aiohttp_jinja2
 from aiohttp import web
 
-from handlers import admin, chatbot, crm, mango_webhooks, notifications, subscriptions, system, telephony
+from handlers import (admin, admin_subscriptions, chatbot, crm, mango_webhooks, notifications, subscriptions, system,
+                      telephony)
 from jobs.email_channel import email_engine
 from jobs.report import schedule_daily_report
 from jobs.scheduler import make_scheduler, schedule_recurring
@@ -103,7 +104,8 @@ def create_app(settings: Settings, families: Sequence[Family] = FAMILIES) -> web
     app[FAMILY_TABLE] = FamilyTable(families, fallback=system.FAMILY)
     app[ADMIN_THROTTLE] = LoginThrottle()
     aiohttp_jinja2.setup(app, filters=FILTERS, **options())
-    app.cleanup_ctx.extend([database, scheduler, email, outbox, subscription_schedule, pbx, dispatcher])
+    app.cleanup_ctx.extend([database, scheduler, email, outbox, subscription_schedule, admin_subscriptions.runs, pbx,
+                            dispatcher])
     for family in app[FAMILY_TABLE].families:
         app.add_routes(family.routes)
     return app
