@@ -3,7 +3,8 @@
 
 Builds the database in SQL before the server starts: `--contacts` contacts (default 100,000; ten
 tags), ten mailings that reached every contact (`--contacts` x 10 messages: 1,000,000), statuses
-mostly sent with some failed, expired and pending, and one contact with a long history. Starts
+mostly sent with some failed, expired and pending. The subscription, chatbot and telephony pages
+are timed over that log too (their own tables empty: what they must not do is scan the log). Starts
 `main.py` on it in its own process, makes an operator with `create_admin`, logs in, then GETs
 each page `--repeat` times one after another (latency, not throughput) and prints p50, p99 and
 the slowest, with the page's size. Pages that answer other than 200 are reported, not timed.
@@ -125,7 +126,9 @@ def main(argv: list[str]) -> int:
                      f"/admin/fragments/mailings/{MAILINGS}/counts", f"/admin/mailings/{MAILINGS}/edit",
                      "/admin/contacts", f"/admin/contacts?before={middle}", "/admin/contacts?tag=tag3",
                      "/admin/contacts?q=7900004", "/admin/contacts?q=nobody-has-this", f"/admin/contacts/{middle}",
-                     "/admin/subscriptions", "/admin/chatbot", "/admin/telephony",
+                     "/admin/subscriptions", "/admin/subscriptions/directions", "/admin/subscriptions/emails",
+                     "/admin/subscriptions/emails?status=failed", "/admin/subscriptions/runs", "/admin/chatbot",
+                     "/admin/telephony", "/admin/telephony/commands", "/admin/telephony/webhooks",
                      "/admin/tokens", "/admin/settings"]
             print(f"each page {args.repeat} times, one request at a time (target: under {TARGET_MS} ms):")
             for line in asyncio.run(timed_pages(base, pages, args.repeat)):

@@ -41,7 +41,7 @@ ORDER BY c.id;
 SELECT c.id, c.name, json_extract(c.external_ids, '$.victoriabrides') AS id_user, u.created_at,
        (SELECT count(*) FROM chat_templates t WHERE t.profile_contact_id = c.id AND t.removed_at IS NULL) AS templates,
        (SELECT coalesce(sum(t.handed), 0) FROM chat_templates t WHERE t.profile_contact_id = c.id) AS handed
-FROM platform_users u JOIN contacts c ON c.id = u.contact_id
+FROM platform_users u CROSS JOIN contacts c ON c.id = u.contact_id  -- CROSS: profiles first, never the directory
 WHERE u.contact_id < :before AND c.deleted_at IS NULL
   AND (:pattern IS NULL OR c.name LIKE :pattern ESCAPE '\'
        OR json_extract(c.external_ids, '$.victoriabrides') = :id_user)
