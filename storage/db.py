@@ -11,6 +11,13 @@ reads run inline on the event loop (`db.fetch_one(...)`, or `@reads` functions),
 round-trip would cost more than the query; a read that may take more than a few milliseconds
 (a history, a report, a scan) goes to `db.slow`, a connection with a thread of its own, so that it
 never stalls the event loop.
+Checkpoints (copying the WAL back into the file, with its fsync) run on a connection and thread
+of their own every CHECKPOINT_SECONDS, never in the writer: SQLite's automatic checkpoint runs
+in the commit that crosses 1,000 pages of WAL, and that commit, with every write grouped into it,
+waited for the copy (tens of milliseconds on a busy host: bench/chatbot.py's p99). A PASSIVE
+checkpoint waits for nobody, and the writer starts the WAL over at its next write after one that
+completed; writes that never pause long enough for that get a RESTART checkpoint, which holds them
+while it runs, once the WAL reaches WAL_RESTART_PAGES.
 A write that fails because of the file's state (disk full, read-only, locked, I/O error) is
 remembered for a while, so that `health()` can say the database cannot be written even when its
 own small test write gets through.
@@ -159,6 +166,8 @@ class Database(ReadConnection):
 
     # How long a failed write counts against health() (a lock or read-only file: until a write succeeds).
     FAILURE_MEMORY = timedelta(seconds=60)
+    CHECKPOINT_SECONDS = 1.0  # how often the checkpointer copies the WAL back into the file
+    WAL_RESTART_PAGES = 4000  # a WAL this long (16 MB) is started over even if the writer must wait
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -166,6 +175,8 @@ class Database(ReadConnection):
         self._slow: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._group: GroupCommit | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpoints: asyncio.Task | None = None
         self.write_failure: WriteFailure | None = None
 
     async def open(self) -> None:
@@ -176,6 +187,7 @@ class Database(ReadConnection):
             for pragma in PRAGMAS:
                 await writer.execute(pragma)
             await migrate(writer)
+            await writer.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job, not a commit's
         except BaseException:
             await writer.close()  # its thread would keep the process alive
             raise
@@ -191,8 +203,30 @@ class Database(ReadConnection):
         for pragma in PRAGMAS[1:]:
             await self._slow.execute(pragma)
         self.slow = ThreadReader(self._slow)
+        self._checkpointer = await aiosqlite.connect(str(self.path), isolation_level=None)
+        self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="sqlite-checkpoints")
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.CHECKPOINT_SECONDS)
+            try:
+                # Read to its end: a statement left open would hold a read lock, and the WAL could never start over.
+                [(_, pages, _)] = await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+                if pages >= self.WAL_RESTART_PAGES:
+                    # Writes never paused long enough for the WAL to start over: hold them this once.
+                    await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(RESTART)")
+            except sqlite3.Error as exc:  # the next round tries again; the WAL only grows meanwhile
+                log.warning("could not checkpoint the WAL: %s", exc)
 
     async def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._checkpoints
+            self._checkpoints = None
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         if self._group is not None:
             await self._group.close()
         if self._slow is not None:
