@@ -49,7 +49,7 @@ async def test_the_dashboard_follows_a_mailing_to_100_percent(admin_app, browser
     api = await admin_app()  # the sandbox transport: every message is sent at once
     base = str(api.make_url("")).rstrip("/")
     await add_clients(api, 30)
-    start = datetime.now(timezone.utc) + timedelta(seconds=2)
+    start = datetime.now(timezone.utc) + timedelta(seconds=4)  # long enough for a slow log-in to come first
     mailing = await add_mailing(api, "Live progress", start=start, end=start + timedelta(hours=1))
     page = browser.page
     await log_in_with_the_form(page, base)
@@ -63,11 +63,11 @@ async def test_the_dashboard_follows_a_mailing_to_100_percent(admin_app, browser
 
 
 async def test_a_mailing_made_with_the_form_shows_its_progress_reach_100_percent(operator, provider, browser):
-    provider.answer_delay = 0.05  # one at a time, 30 clients: about 1.5 s of sending to watch
+    provider.answer_delay = 0.1  # one at a time, 40 clients: about 4 s of sending to watch
     api = await operator(notifications={"transport": "http", "provider_url": provider.url,
                                         "provider_token": PROVIDER_TOKEN, "concurrency": 1, **FAST_RETRIES})
     base = str(api.make_url("")).rstrip("/")
-    await add_clients(api, 30)
+    await add_clients(api, 40)
     page = browser.page
     await log_in_with_the_form(page, base)
     await page.get_by_role("link", name="Mailings").click()
@@ -84,7 +84,7 @@ async def test_a_mailing_made_with_the_form_shows_its_progress_reach_100_percent
     await page.wait_for_function(
         "() => document.querySelector('#mailing-counts [role=progressbar]').getAttribute('aria-valuenow') === '100'",
         timeout=15_000)
-    assert await page.locator('#mailing-counts dd[data-status="sent"]').inner_text() == "30"
+    assert await page.locator('#mailing-counts dd[data-status="sent"]').inner_text() == "40"
     assert provider.accepted_ids().keys() == {message["id"] for message in
                                               (await stats(api, int(page.url.split("/")[-1].split("?")[0])))
                                               ["messages"]["results"]}
