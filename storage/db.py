@@ -166,8 +166,8 @@ class Database(ReadConnection):
 
     # How long a failed write counts against health() (a lock or read-only file: until a write succeeds).
     FAILURE_MEMORY = timedelta(seconds=60)
-    CHECKPOINT_SECONDS = 1.0  # how often the checkpointer copies the WAL back into the file
-    WAL_RESTART_PAGES = 4000  # a WAL this long (16 MB) is started over even if the writer must wait
+    CHECKPOINT_SECONDS = 0.25  # how often the checkpointer copies the WAL back into the file
+    WAL_RESTART_PAGES = 20000  # a WAL this long (80 MB) is started over even if the writer must wait
 
     def __init__(self, path: Path) -> None:
         self.path = path
