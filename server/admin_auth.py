@@ -1,5 +1,5 @@
-"""How the operators' web UI (/admin/) knows who is there: its session cookie, its CSRF tokens and
-the slowing of password guessing. The APIs' tokens do not open it.
+"""How the operators' web UI (/admin/) knows who is there: its session cookie and its CSRF tokens.
+The APIs' tokens do not open it; password guessing is slowed by server/login_throttle.py.
 
 - `AdminSession` is the admin family's auth strategy: the `herald_admin` cookie (a random token,
   HttpOnly, SameSite=Lax, Secure when server.public_url is https, Path=/admin/) names a live
@@ -9,16 +9,12 @@ the slowing of password guessing. The APIs' tokens do not open it.
   in constant time; else a 403.
 - The login form, before there is a session, is guarded by a double-submit token: the login page
   sets `herald_admin_csrf` and puts the same value in the form (no other site can read or set it).
-- `LoginThrottle`: after five wrong passwords for one name within a minute, that name's further
-  tries are refused, unread, until the minute since the first of them has passed.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import time
-from collections import OrderedDict, deque
 from urllib.parse import quote
 
 from aiohttp import web
@@ -75,40 +71,6 @@ class AdminSession:
                 raise Forbidden("This form has expired or did not come from Herald's pages (CSRF check). "
                                 "Reload the page and try again.")
         request[SESSION] = session
-
-
-class LoginThrottle:
-    """Wrong passwords per name, in memory (one server per database; a restart forgets them)."""
-
-    FAILURES = 5
-    WINDOW_SECONDS = 60.0
-    MAX_NAMES = 10_000  # names remembered at most: guessing at random names cannot fill memory
-
-    def __init__(self) -> None:
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def wait_seconds(self, name: str, now: float | None = None) -> float:
-        """How long `name` must wait before its next try is read; 0: it may try now."""
-        now = time.monotonic() if now is None else now
-        failures = self._failures.get(name)
-        if failures is None:
-            return 0.0
-        while failures and failures[0] <= now - self.WINDOW_SECONDS:
-            failures.popleft()
-        if len(failures) < self.FAILURES:
-            return 0.0
-        return failures[0] + self.WINDOW_SECONDS - now
-
-    def failed(self, name: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        failures = self._failures.setdefault(name, deque(maxlen=self.FAILURES))
-        failures.append(now)
-        self._failures.move_to_end(name)
-        while len(self._failures) > self.MAX_NAMES:
-            self._failures.popitem(last=False)
-
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(name, None)
 
 
 def new_login_csrf() -> str:

@@ -25,10 +25,10 @@ from jobs.scheduler import make_scheduler, schedule_recurring
 from jobs.sms_channel import sms_engine
 from jobs.subscription_schedule import subscription_jobs
 from server import resources
-from server.admin_auth import LoginThrottle
 from server.families import Family, FamilyTable
 from server.keys import (ADMIN_THROTTLE, DB, DISPATCHER, EMAIL, FAMILY_TABLE, MANGO, METRICS, OUTBOX, SCHEDULER,
                          SETTINGS, TOKENS)
+from server.login_throttle import LoginThrottle
 from server.metrics import Metrics
 from server.middlewares import authenticate, errors, request_log
 from server.settings import Settings

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from jobs.delivery import DeliveryEngine
     from jobs.email_channel import EmailChannel
     from jobs.sms_channel import SmsChannel
-    from server.admin_auth import LoginThrottle
+    from server.login_throttle import LoginThrottle
     from server.families import FamilyTable
     from server.gateways.email import EmailSender
     from server.gateways.mango import MangoClient
