@@ -129,7 +129,7 @@ def main(argv: list[str]) -> int:
                      "/admin/subscriptions", "/admin/subscriptions/directions", "/admin/subscriptions/emails",
                      "/admin/subscriptions/emails?status=failed", "/admin/subscriptions/runs", "/admin/chatbot",
                      "/admin/telephony", "/admin/telephony/commands", "/admin/telephony/webhooks",
-                     "/admin/tokens", "/admin/settings"]
+                     "/admin/tokens", "/admin/operators", "/admin/settings"]
             print(f"each page {args.repeat} times, one request at a time (target: under {TARGET_MS} ms):")
             for line in asyncio.run(timed_pages(base, pages, args.repeat)):
                 print("  " + line)

@@ -1,6 +1,7 @@
 """The admin UI's system pages: the API tokens (made, shown once, revoked: storage/tokens.py, as
-the create_token and revoke_token commands do), and the settings (read only, every secret
-masked) with a health panel: the database, the engines, the scheduler's next runs."""
+the create_token and revoke_token commands do), the operators (listed with their sessions,
+removed; made and given passwords only by `create_admin`), and the settings (read only, every
+secret masked) with a health panel: the database, the engines, the scheduler's next runs."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ from aiohttp import web
 from handlers.admin_render import redirect, render
 from handlers.admin_widgets import scheduled
 from server import __version__
-from server.errors import BadRequest
-from server.http import read_body, route
+from server.admin_auth import SESSION
+from server.errors import BadRequest, Conflict, NotFound
+from server.http import path_id, read_body, route
 from server.keys import DB, DISPATCHER, MANGO, OUTBOX, SCHEDULER, SETTINGS
-from storage import mailings
+from storage import admins, mailings
 from storage.tokens import TokenError, create_token, list_tokens, revoke_token
 
 log = logging.getLogger("herald.admin")
 
 SECRET_WORDS = ("token", "password", "secret", "salt", "api_key")
-NOTICES = {"revoked": "Token revoked: it is refused from the next request on."}
+NOTICES = {"revoked": "Token revoked: it is refused from the next request on.",
+           "removed": "Operator removed: their sessions have ended."}
 
 
 def _is_secret(key: str) -> bool:
@@ -74,6 +77,22 @@ async def revoke(request: web.Request) -> web.Response:
     raise redirect("/admin/tokens?notice=revoked")
 
 
+async def operators(request: web.Request) -> web.Response:
+    return render(request, "operators.html", operators=await admins.list_admins(request.app[DB]),
+                  me=request[SESSION].user_id, notice=NOTICES.get(request.query.get("notice", "")))
+
+
+async def remove_operator(request: web.Request) -> web.Response:
+    admin_id = path_id(request)
+    if admin_id == request[SESSION].user_id:
+        raise Conflict("You cannot remove yourself: another operator can, or `create_admin NAME --reset` "
+                       "changes your password.")
+    if not await admins.delete_admin(request.app[DB], admin_id):
+        raise NotFound(f"There is no operator {admin_id}.")
+    log.info("operator removed in the admin UI", extra={"admin_id": admin_id, "by": request[SESSION].name})
+    raise redirect("/admin/operators?notice=removed")
+
+
 async def settings_page(request: web.Request) -> web.Response:
     app = request.app
     db = app[DB]
@@ -101,4 +120,6 @@ routes = [
     route("POST", "/admin/tokens", make_token),
     route("POST", "/admin/tokens/revoke", revoke),
     route("GET", "/admin/settings", settings_page),
+    route("GET", "/admin/operators", operators),
+    route("POST", r"/admin/operators/{id:\d+}/remove", remove_operator),
 ]

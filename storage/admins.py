@@ -72,6 +72,19 @@ def reset_password(tx: WriteTransaction, name: str, password_hash: str) -> None:
 
 
 @reads
+def list_admins(conn: Reads) -> list[dict]:
+    """Every operator by name: id, name, created_at, updated_at, and its live `sessions`."""
+    return [dict(row) for row in conn.fetch_all(Q.list_admins, {"now": to_db(utc_now())})]
+
+
+@writes
+def delete_admin(tx: WriteTransaction, admin_id: int) -> bool:
+    """The operator gone, with its sessions (its replies stay, as its platform user's); whether
+    there was one."""
+    return tx.execute(Q.delete_admin, {"id": admin_id}) == 1
+
+
+@reads
 def credentials(conn: Reads, name: str) -> Credentials | None:
     row = conn.fetch_one(Q.admin_by_name, {"name": name})
     return Credentials(**dict(row)) if row is not None else None

@@ -163,7 +163,7 @@ async def test_every_page_opens_without_a_console_error(operator, browser):
     await log_in_with_the_form(page, base)
     for path in ["/admin/", "/admin/mailings", "/admin/mailings/new", f"/admin/mailings/{mailing['id']}",
                  f"/admin/mailings/{mailing['id']}/edit", "/admin/contacts", f"/admin/contacts/{client['id']}",
-                 "/admin/tokens", "/admin/settings", "/admin/subscriptions", "/admin/subscriptions/directions",
+                 "/admin/tokens", "/admin/operators", "/admin/settings", "/admin/subscriptions", "/admin/subscriptions/directions",
                  "/admin/subscriptions/emails", "/admin/subscriptions/runs", "/admin/chatbot", "/admin/telephony",
                  "/admin/telephony/commands", "/admin/telephony/webhooks"]:
         answer = await page.goto(base + path)

@@ -31,3 +31,12 @@ SELECT platform_user_id FROM admin_users WHERE id = :id;
 
 -- name: set_admin_platform_user
 UPDATE admin_users SET platform_user_id = :platform_user_id, updated_at = :now WHERE id = :id;
+
+-- name: list_admins
+-- The operators by name, each with how many live sessions it has.
+SELECT u.id, u.name, u.created_at, u.updated_at,
+       (SELECT count(*) FROM admin_sessions s WHERE s.user_id = u.id AND s.expires_at > :now) AS sessions
+FROM admin_users u ORDER BY u.name;
+
+-- name: delete_admin
+DELETE FROM admin_users WHERE id = :id;
