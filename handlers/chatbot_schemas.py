@@ -43,10 +43,15 @@ class Profile(_Body):
     mirrorName: str | None = None  # noqa: N815 (the site's name)
 
     def attributes(self) -> dict[str, Any]:
-        kept = self.model_dump(exclude={"id_user", "avatar_large"}, exclude_none=True)
+        """The fields given, but `id_user`; `avatar_large` as `avatar` (read one by one: a
+        10,000-man mailing makes 10,000 of these, and model_dump cost five times as much)."""
+        kept = {name: value for name in _ATTRIBUTES if (value := getattr(self, name)) is not None}
         if self.avatar_large is not None:
             kept["avatar"] = self.avatar_large
         return kept
+
+
+_ATTRIBUTES = tuple(name for name in Profile.model_fields if name not in ("id_user", "avatar_large"))
 
 
 class TemplatesIn(_Body):

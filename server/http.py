@@ -135,22 +135,34 @@ async def _multipart(request: web.Request) -> dict[str, str]:
 
 def _check_text(data: dict[str, Any], *, one_line: bool, names: Iterable[str] | None = None) -> None:
     """Every text in `data` (nested ones too; of the fields `names` only, if given) can be stored and
-    answered as it is, or a 400 naming the field. Names are checked too where all fields count."""
-    for name, value in data.items():
-        if names is not None and name not in names:
-            continue
-        if names is None and text.problem(name, one_line=True):
-            raise BadRequest("A parameter name contains a control character or a lone surrogate.")
-        pending = [value]
-        while pending:
-            item = pending.pop()
-            if isinstance(item, dict):
-                pending.extend(item)
-                pending.extend(item.values())
-            elif isinstance(item, list):
-                pending.extend(item)
-            elif isinstance(item, str) and (why := text.problem(item, one_line=one_line)):
+    answered as it is, or a 400 naming the field. Names are checked too where all fields count.
+    All the texts are searched at once (a 10,000-man mailing holds 100,000); only when that finds
+    something is each field searched, to name it."""
+    checked = [(name, value) for name, value in data.items() if names is None or name in names]
+    if names is None and any(text.problem(name, one_line=True) for name, _ in checked):
+        raise BadRequest("A parameter name contains a control character or a lone surrogate.")
+    if text.problem(" ".join(_texts([value for _, value in checked])), one_line=one_line) is None:
+        return
+    for name, value in checked:
+        for item in _texts([value]):
+            if why := text.problem(item, one_line=one_line):
                 raise BadRequest.field(name, why)
+
+
+def _texts(values: list[Any]) -> list[str]:
+    """The strings in `values`, nested ones and dict keys too."""
+    found = []
+    pending = list(values)
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
 
 
 async def read_params(request: web.Request) -> dict[str, Any]:

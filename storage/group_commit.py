@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -73,10 +73,13 @@ class GroupCommit:
     MAX_GROUP = 256  # writes in one transaction at most: a long group delays the next one's answers
 
     def __init__(self, writer: aiosqlite.Connection, lock: asyncio.Lock,
-                 on_outcome: Callable[[list[BaseException]], None]) -> None:
+                 on_outcome: Callable[[list[BaseException], int], None],
+                 before_group: Callable[[], Awaitable[None]] | None = None) -> None:
         self._writer = writer
         self._lock = lock  # shared with Database.transaction(): one writer at a time
-        self._on_outcome = on_outcome  # told of each group's errors ([] when every write committed)
+        # Told of each group's errors ([] when every write committed) and of the rows it changed.
+        self._on_outcome = on_outcome
+        self._before_group = before_group  # awaited before each group begins
         self._waiting: list[_Pending] = []
         self._draining: asyncio.Task | None = None
         self.groups = 0  # transactions committed or tried so far
@@ -98,15 +101,18 @@ class GroupCommit:
             while self._waiting:
                 group = self._waiting[: self.MAX_GROUP]
                 del self._waiting[: self.MAX_GROUP]
+                if self._before_group is not None:
+                    await self._before_group()
+                changed = 0
                 async with self._lock:
                     self.groups += 1
                     self.writes += len(group)
                     try:
-                        await self._writer._execute(self._apply, self._writer._conn, group)
+                        changed = await self._writer._execute(self._apply, self._writer._conn, group)
                     except BaseException as exc:  # the group's transaction as a whole failed
                         for pending in group:
                             pending.ok, pending.value = False, exc
-                self._on_outcome([pending.value for pending in group if not pending.ok])
+                self._on_outcome([pending.value for pending in group if not pending.ok], changed)
                 for pending in group:
                     if pending.future.done():
                         continue
@@ -118,8 +124,10 @@ class GroupCommit:
             self._draining = None
 
     @staticmethod
-    def _apply(conn: sqlite3.Connection, group: list[_Pending]) -> None:
-        """In the writer thread: one transaction, one savepoint per write."""
+    def _apply(conn: sqlite3.Connection, group: list[_Pending]) -> int:
+        """In the writer thread: one transaction, one savepoint per write; returns the rows it
+        changed (by triggers too)."""
+        changes_before = conn.total_changes
         conn.execute("BEGIN IMMEDIATE")
         try:
             tx = WriteTransaction(conn)
@@ -135,6 +143,7 @@ class GroupCommit:
                     conn.execute("ROLLBACK TO herald_write")
                 conn.execute("RELEASE herald_write")
             conn.execute("COMMIT")
+            return conn.total_changes - changes_before
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -47,7 +47,7 @@ def _now() -> str:
 
 
 def _ids(ids: Iterable[int]) -> str:
-    return json.dumps(list(ids))
+    return orjson.dumps(list(ids)).decode()
 
 
 # -- enqueue --------------------------------------------------------------------------------
@@ -118,18 +118,15 @@ def record_event(tx: WriteTransaction, contact_id: int, text: str, *, sender: st
 def chat_templates_held(tx: WriteTransaction, contact_ids: Iterable[int], templates: Container[int]) -> dict[int, set[int]]:
     """The chatbot templates among `templates` that each contact holds (given and not failed;
     storage/chat.py): {contact id: template ids}; a contact who holds none is left out."""
-    held: dict[int, set[int]] = {}
-    for contact_id, key in tx.fetch_all(Q.chat_keys_of_contacts, {"contacts": _ids(contact_ids)}):
-        if (template_id := int(key.split(":")[1])) in templates:
-            held.setdefault(contact_id, set()).add(template_id)
-    return held
+    return {contact_id: {template_id for template_id in map(int, ids.split(",")) if template_id in templates}
+            for contact_id, ids in tx.fetch_all(Q.chat_templates_of_contacts, {"contacts": _ids(contact_ids)})}
 
 
 def enqueue_chat(tx: WriteTransaction, sender: str, rows: Iterable[Mapping[str, Any]]) -> set[str]:
     """The chatbot's messages from `sender`, one per row (contact_id, body, payload as JSON text,
     dedupe_key), in one statement, as `enqueue` makes them; returns the dedupe keys written (a key
     another message holds is not)."""
-    written = tx.fetch_all(Q.enqueue_chat_messages, {"rows": json.dumps(list(rows), ensure_ascii=False),
+    written = tx.fetch_all(Q.enqueue_chat_messages, {"rows": orjson.dumps(list(rows)).decode(),
                                                      "sender": sender, "now": _now()})
     return {row[0] for row in written}
 

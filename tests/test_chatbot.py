@@ -98,7 +98,7 @@ async def test_what_a_man_holds_of_one_profile_leaves_another_profiles_templates
     assert (await mail(client, [man(1), man(2)], female_id=olga["id_user"]))["data"] == {"2": "a"}
     # What a man holds is read from the index alone, not from his messages' rows.
     db = client.app[DB]
-    plan = await db.fetch_all("EXPLAIN QUERY PLAN " + Q.chat_keys_of_contacts, {"contacts": "[1, 2]"})
+    plan = await db.fetch_all("EXPLAIN QUERY PLAN " + Q.chat_templates_of_contacts, {"contacts": "[1, 2]"})
     assert any("USING COVERING INDEX messages_contact (contact_id=?" in row["detail"] for row in plan), \
         [row["detail"] for row in plan]
 

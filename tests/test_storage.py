@@ -93,6 +93,36 @@ async def test_times_are_stored_as_readable_utc(client):
     assert row["created_at"].endswith("Z") and len(row["created_at"]) == 24
 
 
+async def test_a_large_write_is_checkpointed_before_the_next_so_the_wal_starts_over(tmp_path, monkeypatch):
+    """Writes that follow each other without a pause never let a background checkpoint finish, so
+    the WAL would hold them all; after a group that changed CATCH_UP_ROWS rows, the next group
+    waits for its checkpoint and then writes the WAL from its start again."""
+    monkeypatch.setattr(Database, "CHECKPOINT_SECONDS", 3600)  # no background rounds: only the catch-up
+    database = Database(tmp_path / "wal.db")
+    await database.open()
+    try:
+        await database.write(lambda tx: tx.execute("CREATE TABLE blobs (body BLOB)"))
+        wal = tmp_path / "wal.db-wal"
+
+        def insert(rows: int):
+            return lambda tx: tx.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                "INSERT INTO blobs SELECT randomblob(2000) FROM n", (rows,))
+
+        for _ in range(10):  # each about 1.2 MB: 12 MB in a WAL that never started over
+            await database.write(insert(Database.CATCH_UP_ROWS + 100))
+        assert wal.stat().st_size < 4 * 2_000 * (Database.CATCH_UP_ROWS + 100), wal.stat().st_size
+        assert await database.fetch_value("SELECT count(*) FROM blobs") == 10 * (Database.CATCH_UP_ROWS + 100)
+
+        small = Database.CATCH_UP_ROWS // 10  # small groups are left to the background rounds
+        size = wal.stat().st_size
+        for _ in range(60):  # 6 MB
+            await database.write(insert(small))
+        assert wal.stat().st_size > size + 2 * 2_000 * (Database.CATCH_UP_ROWS + 100), (size, wal.stat().st_size)
+    finally:
+        await database.close()
+
+
 async def test_the_wal_is_checkpointed_in_the_background_and_stays_small(tmp_path, monkeypatch):
     """The writer never checkpoints (wal_autocheckpoint = 0): without the checkpointer the WAL
     would hold every page ever written (3.2 MB here, written without a pause); with it, it is

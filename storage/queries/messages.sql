@@ -146,14 +146,15 @@ WHERE contact_id = :contact_id AND id < :before
 ORDER BY id DESC
 LIMIT :limit;
 
--- name: chat_keys_of_contacts
--- The chatbot's messages to the contacts in the JSON list :contacts that hold their template
--- (`chat:<template>:<contact>`): neither failed (a failed one has let go of its key) nor
--- cancelled. Every sender's: template ids are Herald's own, each of one profile. Read from
--- messages_contact alone, one range per contact.
-SELECT contact_id, dedupe_key FROM messages
+-- name: chat_templates_of_contacts
+-- The templates each contact in the JSON list :contacts holds, as "<id>,<id>,...": those of the
+-- chatbot's messages to them (dedupe key `chat:<template>:<contact>`) neither failed (a failed
+-- one has let go of its key) nor cancelled. Every sender's: template ids are Herald's own, each
+-- of one profile. Read from messages_contact alone, one range per contact; a row per contact.
+SELECT contact_id, group_concat(substr(dedupe_key, 6, instr(substr(dedupe_key, 6), ':') - 1)) FROM messages
 WHERE contact_id IN (SELECT value FROM json_each(:contacts)) AND status != 'cancelled'
-  AND dedupe_key >= 'chat:' AND dedupe_key < 'chat;';
+  AND dedupe_key >= 'chat:' AND dedupe_key < 'chat;'
+GROUP BY contact_id;
 
 -- name: enqueue_chat_messages
 -- The chatbot's choices, one pending message per row of the JSON list :rows ({contact_id, body,
