@@ -271,8 +271,8 @@ class Database(ReadConnection):
     def _written(self, errors: list[BaseException], changed: int) -> None:
         """Told after each group of writes: the errors its writes raised ([] when all committed)
         and how many rows it changed."""
-        if changed >= self.CATCH_UP_ROWS and self._checkpointer is not None and (
-                self._catching_up is None or self._catching_up.done()):
+        if changed >= self.CATCH_UP_ROWS and self._checkpointer is not None:  # None: closing
+            # The one before is done: this group waited for it (_caught_up).
             self._catching_up = asyncio.create_task(self._checkpoint(), name="sqlite-catch-up")
         for error in errors:
             if (reason := unavailable(error)) is not None:
